@@ -1,0 +1,187 @@
+"""PyTorch adapter: ``gaaf()`` (differentiable function) and ``GAAF`` (``nn.Module``).
+
+Both are thin wrappers over two ``torch.library.custom_op`` operators,
+``gaaf_kernels::forward`` and ``gaaf_kernels::backward``, with fake (meta)
+implementations and a registered autograd formula that saves only ``x``. The
+operators are opaque to ``torch.compile``, so the fused kernels run as they are.
+
+Backends: ``"auto"`` (Triton on CUDA tensors, the fused PyTorch composite elsewhere),
+``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``), ``"torch"`` (the composite on
+any device).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from gaaf_kernels.kernels import launch
+from gaaf_kernels.reference import Resolved, get_activation, get_shape, resolve
+
+from . import torch_composite
+
+BACKENDS = ("auto", "triton", "torch")
+
+
+def _config(activation: str, shape: str, K: float, activation_params: list[float],
+            shape_params: list[float]) -> Resolved:
+    return Resolved(activation=get_activation(activation), shape=get_shape(shape),
+                    activation_params=tuple(activation_params),
+                    shape_params=tuple(shape_params), K=K)
+
+
+@torch.library.custom_op("gaaf_kernels::forward", mutates_args=())
+def _forward_op(x: Tensor, activation: str, shape: str, K: float,
+                activation_params: list[float], shape_params: list[float],
+                backend: str) -> Tensor:
+    cfg = _config(activation, shape, K, activation_params, shape_params)
+    if backend == "triton":
+        return launch.forward(x, cfg)
+    return torch_composite.forward(x, cfg)
+
+
+@_forward_op.register_fake
+def _(x, activation, shape, K, activation_params, shape_params, backend):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("gaaf_kernels::backward", mutates_args=())
+def _backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K: float,
+                 activation_params: list[float], shape_params: list[float],
+                 backend: str) -> Tensor:
+    cfg = _config(activation, shape, K, activation_params, shape_params)
+    if backend == "triton":
+        return launch.backward(x, grad_output, cfg)
+    return torch_composite.backward(x, grad_output, cfg)
+
+
+@_backward_op.register_fake
+def _(x, grad_output, activation, shape, K, activation_params, shape_params, backend):
+    return torch.empty_like(x)
+
+
+def _setup_context(ctx, inputs, output):
+    x, *config = inputs
+    ctx.save_for_backward(x)  # only x: everything else is recomputed
+    ctx.config = config
+
+
+def _backward(ctx, grad_output):
+    (x,) = ctx.saved_tensors
+    dx = _backward_op(x, grad_output, *ctx.config)
+    return (dx,) + (None,) * len(ctx.config)
+
+
+_forward_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+def select_backend(backend: str, x: Tensor) -> str:
+    """Resolve ``"auto"`` and check that the chosen backend can run on ``x``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if backend == "auto":
+        return "triton" if x.device.type == "cuda" else "torch"
+    if backend == "triton":
+        launch.check_device(x)
+    return backend
+
+
+def _check_tensor(x, name: str = "x") -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    launch.check_dtype(x.dtype)
+
+
+def _op_args(cfg: Resolved, backend: str) -> tuple:
+    return (cfg.activation.name, cfg.shape.name, cfg.K, list(cfg.activation_params),
+            list(cfg.shape_params), backend)
+
+
+def gaaf(
+    x: Tensor,
+    activation: str = "tanh",
+    shape: str | None = None,
+    *,
+    K: float = 10000.0,
+    activation_params: Mapping[str, float] | None = None,
+    shape_params: Mapping[str, float] | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x)."""
+    _check_tensor(x)
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params)
+    return _forward_op(x, *_op_args(cfg, select_backend(backend, x)))
+
+
+def gaaf_backward(
+    x: Tensor,
+    grad_output: Tensor,
+    activation: str = "tanh",
+    shape: str | None = None,
+    *,
+    K: float = 10000.0,
+    activation_params: Mapping[str, float] | None = None,
+    shape_params: Mapping[str, float] | None = None,
+    backend: str = "auto",
+) -> Tensor:
+    """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation)."""
+    _check_tensor(x)
+    _check_tensor(grad_output, "grad_output")
+    if (grad_output.shape != x.shape or grad_output.dtype != x.dtype
+            or grad_output.device != x.device):
+        raise ValueError(
+            "x and grad_output must have the same shape, dtype and device; got "
+            f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
+            f"{tuple(grad_output.shape)}/{grad_output.dtype}/{grad_output.device}")
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params)
+    return _backward_op(x, grad_output, *_op_args(cfg, select_backend(backend, x)))
+
+
+class GAAF(nn.Module):
+    """GAAF activation as a module: ``GAAF("relu")`` replaces ``nn.ReLU()``.
+
+    Args:
+        activation: a registered activation name (``gaaf_kernels.activations()``).
+        shape: a registered shape name, or None for the activation's default.
+        K: frequency constant of the sawtooth, finite and > 0.
+        activation_params: overrides of the activation's parameters by name.
+        shape_params: overrides of the shape function's parameters by name.
+        backend: "auto", "triton" or "torch".
+    """
+
+    def __init__(
+        self,
+        activation: str = "tanh",
+        shape: str | None = None,
+        K: float = 10000.0,
+        activation_params: Mapping[str, float] | None = None,
+        shape_params: Mapping[str, float] | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        self.config = resolve(activation, shape, K=K, activation_params=activation_params,
+                              shape_params=shape_params)
+        self.backend = backend
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check_tensor(x)
+        return _forward_op(x, *_op_args(self.config, select_backend(self.backend, x)))
+
+    def extra_repr(self) -> str:
+        cfg = self.config
+        parts = [repr(cfg.activation.name)]
+        parts += [f"{n}={v:g}" for n, v in zip(cfg.activation.param_names,
+                                                cfg.activation_params)]
+        shape = ", ".join(f"{n}={v:g}" for n, v in zip(cfg.shape.param_names, cfg.shape_params))
+        parts.append(f"shape={cfg.shape.name}({shape})")
+        parts.append(f"K={cfg.K:g}")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts)

@@ -1,0 +1,170 @@
+"""The PyTorch composite: the reference formulas evaluated with torch ops.
+
+Used by ``backend="torch"`` and by ``"auto"`` on CPU. It is fused with
+``torch.compile`` where compilation works (one kernel per pass, like the Triton
+path), and falls back to eager PyTorch with a one-time warning where it does not.
+Set ``GAAF_COMPILE=0`` to skip compilation (eager, many small kernels).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import warnings
+from types import SimpleNamespace
+
+import torch
+
+from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference import forward as reference_forward
+from gaaf_kernels.reference import backward as reference_backward
+from gaaf_kernels.reference.formulas import sawtooth
+
+TORCH = SimpleNamespace(
+    name="torch",
+    exp=torch.exp,
+    log1p=torch.log1p,
+    expm1=torch.expm1,
+    tanh=torch.tanh,
+    erf=torch.erf,
+    abs=torch.abs,
+    sign=torch.sign,
+    floor=torch.floor,
+    where=torch.where,
+    minimum=torch.minimum,
+    maximum=torch.maximum,
+    isnan=torch.isnan,
+    isinf=torch.isinf,
+    isfinite=torch.isfinite,
+    zeros_like=torch.zeros_like,
+)
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _unpack(scalars: torch.Tensor, n_act: int, n_shape: int):
+    """Split [K, activation params..., shape params...] (already in the compute dtype)."""
+    k = scalars[0]
+    act = [scalars[1 + i] for i in range(n_act)]
+    shp = [scalars[1 + n_act + i] for i in range(n_shape)]
+    return k, act, shp
+
+
+def _forward_math(x, scalars, act_value, shape_value, n_act: int, n_shape: int):
+    xc = x.to(_compute_dtype(x.dtype))
+    k, ap, sp = _unpack(scalars.to(xc.dtype), n_act, n_shape)
+    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
+    return torch.where(torch.isnan(xc), xc, y).to(x.dtype)
+
+
+def _backward_math(x, dy, scalars, act_derivative, shape_value, shape_derivative,
+                   n_act: int, n_shape: int):
+    xc = x.to(_compute_dtype(x.dtype))
+    k, ap, sp = _unpack(scalars.to(xc.dtype), n_act, n_shape)
+    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
+             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
+    dx = dy.to(xc.dtype) * local
+    return torch.where(torch.isnan(xc), xc, dx).to(x.dtype)
+
+
+def compile_enabled() -> bool:
+    return os.environ.get("GAAF_COMPILE", "1").lower() not in ("0", "false", "off", "no")
+
+
+_compiled: dict = {}
+_failed: set = set()
+_warned = False
+
+
+def _own_code(fn, key):
+    """A copy of ``fn`` with its own code object.
+
+    Dynamo keeps its compiled variants (and its recompile limit) per code object; one
+    copy per (pass, activation, shape, dtype) keeps the variants from crowding out
+    each other.
+    """
+    name = "_".join(str(getattr(part, "name", part)) for part in key)
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
+def _maybe_compiled(key, fn):
+    """``torch.compile(fn)`` once per key; eager after a failure (warned once)."""
+    global _warned
+    if not compile_enabled() or key in _failed:
+        return fn
+    if key not in _compiled:
+        _compiled[key] = torch.compile(_own_code(fn, key), dynamic=True, fullgraph=True)
+    compiled = _compiled[key]
+
+    def run(*args):
+        global _warned
+        try:
+            return compiled(*args)
+        except Exception as exc:  # compiler missing or broken: stay correct, go eager
+            _failed.add(key)
+            if not _warned:
+                _warned = True
+                warnings.warn(
+                    f"gaaf_kernels: torch.compile of the PyTorch composite failed ({exc!r:.200}); "
+                    "using eager PyTorch (unfused, slower)", RuntimeWarning, stacklevel=3)
+            return fn(*args)
+
+    return run
+
+
+def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
+    values = [cfg.K, *cfg.activation_params, *cfg.shape_params]
+    return torch.tensor(values, dtype=torch.float64, device=device)
+
+
+def _keep_layout(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Outputs have the strides of ``torch.empty_like(x)``, as the fake kernel says."""
+    layout = torch.empty_like(like)
+    if result.stride() == layout.stride():
+        return result
+    layout.copy_(result)
+    return layout
+
+
+def _numpy_only(cfg: Resolved) -> bool:
+    return not (cfg.activation.array_generic and cfg.shape.array_generic)
+
+
+def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    """User functions given only for NumPy: evaluate through the reference (CPU only)."""
+    if x.device.type != "cpu":
+        raise RuntimeError(
+            f"{cfg.activation.name!r}/{cfg.shape.name!r} has NumPy functions only; on "
+            f"{x.device} use backend='triton', or register it with array_generic=True")
+    cd = _compute_dtype(x.dtype)
+    arrays = [t.detach().to(cd).numpy() for t in (x, *rest)]
+    out = fn(*arrays, cfg.activation.name, cfg.shape.name, K=cfg.K,
+             activation_params=dict(zip(cfg.activation.param_names, cfg.activation_params)),
+             shape_params=dict(zip(cfg.shape.param_names, cfg.shape_params)))
+    return torch.from_numpy(out).to(x.dtype)
+
+
+def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    if _numpy_only(cfg):
+        return _keep_layout(_via_reference(reference_forward, x, cfg=cfg), x)
+    run = _maybe_compiled(("forward", cfg.activation, cfg.shape, x.dtype), _forward_math)
+    y = run(x, _scalars(cfg, x.device), cfg.activation.value, cfg.shape.value,
+            len(cfg.activation_params), len(cfg.shape_params))
+    return _keep_layout(y, x)
+
+
+def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    if _numpy_only(cfg):
+        return _keep_layout(_via_reference(reference_backward, x, grad_output, cfg=cfg), x)
+    run = _maybe_compiled(("backward", cfg.activation, cfg.shape, x.dtype), _backward_math)
+    dx = run(x, grad_output, _scalars(cfg, x.device), cfg.activation.derivative,
+             cfg.shape.value, cfg.shape.derivative, len(cfg.activation_params),
+             len(cfg.shape_params))
+    return _keep_layout(dx, x)

@@ -1,0 +1,302 @@
+"""Triton twins of ``reference/formulas.py``: value and derivative side by side.
+
+Each function takes ``x`` (a block in the compute dtype) and its parameters (scalars
+already in the compute dtype) in the order the registry declares them. No libdevice:
+tanh, expm1 and log1p are written with ``tl.exp``/``tl.log`` so that the Triton
+interpreter runs them too, keeping relative accuracy for tiny arguments.
+"""
+
+import triton
+import triton.language as tl
+
+# --- helpers ------------------------------------------------------------------------
+
+
+@triton.jit
+def const(value: tl.constexpr, like):
+    """``value`` in ``like``'s dtype (a bare Python float would be a float32 literal)."""
+    return tl.full(like.shape, value, like.dtype)
+
+
+@triton.jit
+def safe_mul(a, b):
+    """``a * b`` with ``0 * inf`` taken as 0."""
+    product = a * b
+    return tl.where((a == 0) | (b == 0), tl.zeros_like(product), product)
+
+
+@triton.jit
+def expm1(x):
+    # Kahan's trick: exact to a few ulps, also for tiny |x|.
+    u = tl.exp(x)
+    um1 = u - 1.0
+    r = tl.where(um1 == 0, x, um1 * x / tl.log(u))
+    r = tl.where(um1 == -1.0, um1, r)
+    return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def log1p(x):
+    u = 1.0 + x
+    r = tl.where(u == 1.0, x, tl.log(u) * x / (u - 1.0))
+    return tl.where(u == float("inf"), u, r)
+
+
+@triton.jit
+def tanh(x):
+    # tanh|x| = -m / (m + 2) with m = expm1(-2|x|) in (-1, 0]: no overflow, no cancellation.
+    m = expm1(-2.0 * tl.abs(x))
+    t = -m / (m + 2.0)
+    return tl.where(x < 0, -t, t)
+
+
+@triton.jit
+def sigmoid(x):
+    e = tl.exp(-tl.abs(x))
+    r = 1.0 / (1.0 + e)
+    return tl.where(x >= 0, r, e * r)
+
+
+@triton.jit
+def sigmoid_derivative(x):
+    e = tl.exp(-tl.abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+@triton.jit
+def _step(condition, x):
+    zeros = tl.zeros_like(x)
+    return tl.where(condition, zeros + 1.0, zeros)
+
+
+# --- activations --------------------------------------------------------------------
+
+
+@triton.jit
+def tanh_value(x):
+    return tanh(x)
+
+
+@triton.jit
+def tanh_derivative(x):
+    e = tl.exp(-2.0 * tl.abs(x))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+@triton.jit
+def sigmoid_value(x):
+    return sigmoid(x)
+
+
+@triton.jit
+def hardtanh_value(x, min_val, max_val):
+    return tl.minimum(tl.maximum(x, min_val), max_val, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def hardtanh_derivative(x, min_val, max_val):
+    return _step((x > min_val) & (x < max_val), x)
+
+
+@triton.jit
+def softsign_value(x):
+    inf = float("inf")
+    sign = tl.where(x > 0, 1.0, -1.0).to(x.dtype)
+    return tl.where((x == inf) | (x == -inf), sign, x / (1.0 + tl.abs(x)))
+
+
+@triton.jit
+def softsign_derivative(x):
+    d = 1.0 + tl.abs(x)
+    return 1.0 / (d * d)
+
+
+@triton.jit
+def relu_value(x):
+    return tl.where(x > 0, x, tl.zeros_like(x))
+
+
+@triton.jit
+def relu_derivative(x):
+    return _step(x > 0, x)
+
+
+@triton.jit
+def leaky_relu_value(x, negative_slope):
+    return tl.where(x > 0, x, safe_mul(x, negative_slope))
+
+
+@triton.jit
+def leaky_relu_derivative(x, negative_slope):
+    zeros = tl.zeros_like(x)
+    return tl.where(x > 0, zeros + 1.0, zeros + negative_slope)
+
+
+@triton.jit
+def elu_value(x, alpha):
+    return tl.where(x > 0, x, safe_mul(expm1(x), alpha))
+
+
+@triton.jit
+def elu_derivative(x, alpha):
+    return tl.where(x > 0, tl.zeros_like(x) + 1.0, alpha * tl.exp(x))
+
+
+@triton.jit
+def selu_value(x):
+    alpha = const(1.6732632423543772848170429916717, x)
+    return const(1.0507009873554804934193349852946, x) * elu_value(x, alpha)
+
+
+@triton.jit
+def selu_derivative(x):
+    alpha = const(1.6732632423543772848170429916717, x)
+    return const(1.0507009873554804934193349852946, x) * elu_derivative(x, alpha)
+
+
+@triton.jit
+def gelu_value(x):
+    cdf = 0.5 * (1.0 + tl.erf(x * const(0.7071067811865476, x)))
+    return safe_mul(x, cdf)
+
+
+@triton.jit
+def gelu_derivative(x):
+    cdf = 0.5 * (1.0 + tl.erf(x * const(0.7071067811865476, x)))
+    pdf = tl.exp(-0.5 * x * x) * const(0.3989422804014327, x)
+    return cdf + safe_mul(x, pdf)
+
+
+@triton.jit
+def _gelu_tanh_inner(x):
+    kappa = const(0.044715, x)
+    return const(0.7978845608028654, x) * (x + kappa * (x * x * x))
+
+
+@triton.jit
+def gelu_tanh_value(x):
+    right = 1.0 + tanh(_gelu_tanh_inner(x))
+    return safe_mul(0.5 * x, right)
+
+
+@triton.jit
+def gelu_tanh_derivative(x):
+    inner = _gelu_tanh_inner(x)
+    right = 1.0 + tanh(inner)
+    sech2 = tanh_derivative(inner)
+    inner_derivative = const(0.7978845608028654, x) * (
+        1.0 + 3.0 * const(0.044715, x) * (x * x))
+    return 0.5 * right + safe_mul(0.5 * x, safe_mul(sech2, inner_derivative))
+
+
+@triton.jit
+def silu_value(x):
+    return safe_mul(x, sigmoid(x))
+
+
+@triton.jit
+def silu_derivative(x):
+    sig = sigmoid(x)
+    return sig + safe_mul(sig, safe_mul(x, 1.0 - sig))
+
+
+@triton.jit
+def softplus_value(x, beta, threshold):
+    bx = x * beta
+    return tl.where(bx > threshold, x, log1p(tl.exp(bx)) / beta)
+
+
+@triton.jit
+def softplus_derivative(x, beta, threshold):
+    bx = x * beta
+    return tl.where(bx > threshold, tl.zeros_like(x) + 1.0, sigmoid(bx))
+
+
+@triton.jit
+def mish_value(x):
+    return safe_mul(x, tanh(log1p(tl.exp(x))))
+
+
+@triton.jit
+def mish_derivative(x):
+    softplus_x = log1p(tl.exp(x))
+    sech2 = tanh_derivative(softplus_x)
+    return tanh(softplus_x) + safe_mul(x, safe_mul(sigmoid(x), sech2))
+
+
+# --- shape functions ----------------------------------------------------------------
+
+
+@triton.jit
+def gaussian_value(x, c):
+    return tl.exp(-(x * x) / c)
+
+
+@triton.jit
+def gaussian_derivative(x, c):
+    return safe_mul(-2.0 * x / c, tl.exp(-(x * x) / c))
+
+
+@triton.jit
+def laplace_value(x, c):
+    return tl.exp(-tl.abs(x) / c)
+
+
+@triton.jit
+def laplace_derivative(x, c):
+    zeros = tl.zeros_like(x)
+    sign = tl.where(x > 0, zeros + 1.0, tl.where(x < 0, zeros - 1.0, zeros))
+    sign = tl.where(x != x, x, sign)
+    return -sign / c * tl.exp(-tl.abs(x) / c)
+
+
+@triton.jit
+def shifted_sigmoid_value(x, shift, slope):
+    return sigmoid(safe_mul(x + shift, slope))
+
+
+@triton.jit
+def shifted_sigmoid_derivative(x, shift, slope):
+    return slope * sigmoid_derivative(safe_mul(x + shift, slope))
+
+
+@triton.jit
+def constant_value(x, value):
+    return tl.zeros_like(x) + value
+
+
+@triton.jit
+def constant_derivative(x, value):
+    return tl.zeros_like(x)
+
+
+@triton.jit
+def none_value(x):
+    return tl.zeros_like(x)
+
+
+@triton.jit
+def none_derivative(x):
+    return tl.zeros_like(x)
+
+
+BUILTIN_TRITON = {
+    "tanh": (tanh_value, tanh_derivative),
+    "sigmoid": (sigmoid_value, sigmoid_derivative),
+    "hardtanh": (hardtanh_value, hardtanh_derivative),
+    "softsign": (softsign_value, softsign_derivative),
+    "relu": (relu_value, relu_derivative),
+    "leaky_relu": (leaky_relu_value, leaky_relu_derivative),
+    "elu": (elu_value, elu_derivative),
+    "selu": (selu_value, selu_derivative),
+    "gelu": (gelu_value, gelu_derivative),
+    "gelu_tanh": (gelu_tanh_value, gelu_tanh_derivative),
+    "silu": (silu_value, silu_derivative),
+    "softplus": (softplus_value, softplus_derivative),
+    "mish": (mish_value, mish_derivative),
+    "gaussian": (gaussian_value, gaussian_derivative),
+    "laplace": (laplace_value, laplace_derivative),
+    "shifted_sigmoid": (shifted_sigmoid_value, shifted_sigmoid_derivative),
+    "constant": (constant_value, constant_derivative),
+    "none": (none_value, none_derivative),
+}

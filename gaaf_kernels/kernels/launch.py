@@ -1,0 +1,157 @@
+"""Launchers: torch tensors in, the fused kernels run in memory order, tensors out."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+
+from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference.registry import MAX_PARAMS
+
+from ..registry import triton_functions
+from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
+
+SUPPORTED_TORCH_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+GPU_BLOCK_SIZE = 1024
+GPU_NUM_WARPS = 4
+INTERPRETER_MAX_BLOCK = 2**16  # the interpreter costs ~1 ms per program instance
+INT32_LIMIT = 2**31
+
+
+def interpreting() -> bool:
+    """True when Triton kernels run under the CPU interpreter (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+
+
+def check_dtype(dtype: torch.dtype) -> None:
+    if dtype not in SUPPORTED_TORCH_DTYPES:
+        names = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_TORCH_DTYPES)
+        raise TypeError(f"GAAF supports floating dtypes {names}; got {dtype}")
+
+
+def check_device(x: torch.Tensor) -> None:
+    """Kernels run on CUDA tensors, or on CPU tensors under the interpreter."""
+    if x.device.type == "cuda":
+        return
+    if x.device.type == "cpu" and interpreting():
+        return
+    if x.device.type == "cpu":
+        raise RuntimeError(
+            "the Triton backend needs a CUDA tensor; to run it on the CPU, set the "
+            "environment variable TRITON_INTERPRET=1 before importing gaaf_kernels "
+            "(slow, for testing), or use backend='torch' / 'auto'"
+        )
+    raise RuntimeError(f"the Triton backend does not support device {x.device}")
+
+
+def _in_layout_of(t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """``t`` itself when it already has ``layout``'s strides, else a copy in that layout.
+
+    ``layout`` comes from ``torch.empty_like`` and is dense, so equal strides mean that
+    ``t`` is dense too and both can be walked in the same memory order.
+    """
+    if t.stride() == layout.stride():
+        return t
+    copy = torch.empty_like(layout)
+    copy.copy_(t)
+    return copy
+
+
+def _padded(params: tuple[float, ...]) -> list[float]:
+    return list(params) + [0.0] * (MAX_PARAMS - len(params))
+
+
+def _bf16_as_bits(dtype: torch.dtype) -> bool:
+    # The interpreter's bfloat16 casts mishandle subnormals and ties; hand it the bits.
+    return dtype == torch.bfloat16 and interpreting()
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int16) if _bf16_as_bits(t.dtype) else t
+
+
+def _launch_options(n: int, dtype: torch.dtype, block_size: int | None,
+                    force_int64: bool) -> dict:
+    if block_size is None:
+        if interpreting():
+            block_size = min(INTERPRETER_MAX_BLOCK, max(16, triton.next_power_of_2(n)))
+        else:
+            block_size = GPU_BLOCK_SIZE
+    options = {
+        "COMPUTE_DTYPE": tl.float64 if dtype == torch.float64 else tl.float32,
+        "BLOCK_SIZE": block_size,
+        "INT64_OFFSETS": force_int64 or n >= INT32_LIMIT,
+        "BF16_AS_BITS": _bf16_as_bits(dtype),
+        # No mul+add contraction: x*K must be rounded before floor, as in the reference.
+        "enable_fp_fusion": False,
+    }
+    if not interpreting():
+        options["num_warps"] = GPU_NUM_WARPS
+    return options
+
+
+def _device_guard(x: torch.Tensor):
+    # Triton launches on the current stream of the current device: make that x's.
+    if x.device.type == "cuda":
+        return torch.cuda.device(x.device)
+    return _NullContext()
+
+
+class _NullContext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def forward(x: torch.Tensor, cfg: Resolved, *, block_size: int | None = None,
+            force_int64: bool = False) -> torch.Tensor:
+    """Fused GAAF forward; the output keeps x's strides when x is dense."""
+    check_dtype(x.dtype)
+    check_device(x)
+    y = torch.empty_like(x)
+    n = x.numel()
+    if n == 0:
+        return y
+    xd = _in_layout_of(x, y)
+    act_value, _ = triton_functions(cfg.activation)
+    shape_value, _ = triton_functions(cfg.shape)
+    options = _launch_options(n, x.dtype, block_size, force_int64)
+    grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
+    with _device_guard(x):
+        gaaf_forward_kernel[grid](
+            _bits(xd), _bits(y), n, cfg.K, *_padded(cfg.activation_params), *_padded(cfg.shape_params),
+            ACTIVATION=act_value, N_ACTIVATION_PARAMS=len(cfg.activation_params),
+            SHAPE=shape_value, N_SHAPE_PARAMS=len(cfg.shape_params), **options,
+        )
+    return y
+
+
+def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
+             block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
+    """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
+    check_dtype(x.dtype)
+    check_device(x)
+    dx = torch.empty_like(x)
+    n = x.numel()
+    if n == 0:
+        return dx
+    xd = _in_layout_of(x, dx)
+    dyd = _in_layout_of(grad_output, dx)
+    _, act_derivative = triton_functions(cfg.activation)
+    shape_value, shape_derivative = triton_functions(cfg.shape)
+    options = _launch_options(n, x.dtype, block_size, force_int64)
+    grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
+    with _device_guard(x):
+        gaaf_backward_kernel[grid](
+            _bits(xd), _bits(dyd), _bits(dx), n, cfg.K, *_padded(cfg.activation_params), *_padded(cfg.shape_params),
+            ACTIVATION_DERIVATIVE=act_derivative,
+            N_ACTIVATION_PARAMS=len(cfg.activation_params),
+            SHAPE=shape_value, SHAPE_DERIVATIVE=shape_derivative,
+            N_SHAPE_PARAMS=len(cfg.shape_params), **options,
+        )
+    return dx

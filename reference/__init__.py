@@ -1,0 +1,17 @@
+"""NumPy reference for GAAF: the semantics every other path is tested against."""
+
+from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward
+from .registry import (
+    FunctionSpec,
+    Resolved,
+    activation_names,
+    get_activation,
+    get_shape,
+    resolve,
+    shape_names,
+)
+
+__all__ = [
+    "SUPPORTED_DTYPES", "FunctionSpec", "Resolved", "activation_names", "backward",
+    "compute_dtype", "forward", "get_activation", "get_shape", "resolve", "shape_names",
+]

@@ -1,0 +1,97 @@
+"""NumPy reference: the definition of GAAF forward and backward.
+
+Compute dtype: float16, bfloat16 (``ml_dtypes.bfloat16`` arrays) and float32 compute
+in float32; float64 in float64. The result has the input's dtype. ``x*K`` and its
+floor are rounded in the compute dtype, exactly as the kernels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from .namespaces import NUMPY
+from .registry import FunctionSpec, Resolved, resolve
+from .formulas import sawtooth
+
+SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
+_COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,
+            "float64": np.float64}
+
+
+def compute_dtype(dtype) -> type:
+    """The NumPy compute dtype for a storage dtype name or dtype; TypeError otherwise."""
+    name = getattr(dtype, "name", None) or str(dtype)
+    name = name.removeprefix("torch.")
+    try:
+        return _COMPUTE[name]
+    except KeyError:
+        raise TypeError(
+            f"GAAF supports floating dtypes {', '.join(SUPPORTED_DTYPES)}; got {name}"
+        ) from None
+
+
+def _call(spec: FunctionSpec, which: str, x: np.ndarray, params: tuple) -> np.ndarray:
+    fn = getattr(spec, which)
+    if spec.array_generic:
+        return fn(NUMPY, x, *params)
+    return np.asarray(fn(x, *params), dtype=x.dtype)
+
+
+def _prepare(x, cfg: Resolved):
+    x = np.asarray(x)
+    cd = compute_dtype(x.dtype)
+    xc = x.astype(cd).reshape(-1)  # 1-d keeps ufunc results arrays, never scalars
+    act_p = tuple(cd(p) for p in cfg.activation_params)
+    shp_p = tuple(cd(p) for p in cfg.shape_params)
+    return x, xc, cd(cfg.K), act_p, shp_p
+
+
+def forward(
+    x,
+    activation: str = "tanh",
+    shape: str | None = None,
+    *,
+    K: float = 10000.0,
+    activation_params: Mapping[str, float] | None = None,
+    shape_params: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """y = phi(x) + g(x) * s(x), with g the sawtooth of period 1/K."""
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params)
+    x, xc, k, act_p, shp_p = _prepare(x, cfg)
+    with np.errstate(all="ignore"):
+        y = _call(cfg.activation, "value", xc, act_p) + sawtooth(NUMPY, xc, k) * _call(
+            cfg.shape, "value", xc, shp_p)
+        y = np.where(np.isnan(xc), xc, y)
+    return y.astype(x.dtype).reshape(x.shape)
+
+
+def backward(
+    x,
+    grad_output,
+    activation: str = "tanh",
+    shape: str | None = None,
+    *,
+    K: float = 10000.0,
+    activation_params: Mapping[str, float] | None = None,
+    shape_params: Mapping[str, float] | None = None,
+) -> np.ndarray:
+    """dL/dx = dL/dy * (phi'(x) + s(x) + g(x) * s'(x))."""
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params)
+    x_arr, gy = np.asarray(x), np.asarray(grad_output)
+    if x_arr.shape != gy.shape or x_arr.dtype != gy.dtype:
+        raise ValueError(
+            "x and grad_output must have the same shape and dtype; got "
+            f"{x_arr.shape}/{x_arr.dtype} and {gy.shape}/{gy.dtype}"
+        )
+    x, xc, k, act_p, shp_p = _prepare(x_arr, cfg)
+    gyc = gy.astype(xc.dtype).reshape(-1)
+    with np.errstate(all="ignore"):
+        local = (_call(cfg.activation, "derivative", xc, act_p)
+                 + _call(cfg.shape, "value", xc, shp_p)
+                 + sawtooth(NUMPY, xc, k) * _call(cfg.shape, "derivative", xc, shp_p))
+        dx = np.where(np.isnan(xc), xc, gyc * local)
+    return dx.astype(x.dtype).reshape(x.shape)

@@ -1,0 +1,216 @@
+"""The built-in activations and shape functions, written once for NumPy and PyTorch.
+
+Every function takes the array namespace ``xp`` first, then ``x`` (already in the
+compute dtype), then its parameters (scalars of the compute dtype) in declared order.
+The Triton twins live in ``gaaf_kernels/kernels/functions.py`` and follow these
+formulas operation for operation where rounding matters.
+
+Limits at +-inf are the mathematical ones, never NaN: products that can meet
+``0 * inf`` go through :func:`safe_mul`.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Constants as PyTorch writes them (aten/src/ATen/native/cpu/Activation.cpp).
+SQRT1_2 = math.sqrt(0.5)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+GELU_TANH_BETA = math.sqrt(2.0 / math.pi)
+GELU_TANH_KAPPA = 0.044715
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def safe_mul(xp, a, b):
+    """``a * b`` with ``0 * inf`` taken as 0 (the limit every formula here needs)."""
+    product = a * b
+    return xp.where((a == 0) | (b == 0), xp.zeros_like(product), product)
+
+
+def sawtooth(xp, x, K):
+    """g(x) = (x*K - floor(x*K) - 0.5) / K, with x*K rounded in x's dtype.
+
+    A non-finite x*K (x = +-inf or overflow) has fractional part 0, so g = -0.5/K.
+    """
+    xk = x * K
+    frac = xp.where(xp.isfinite(xk), xk - xp.floor(xk), xp.zeros_like(xk))
+    return (frac - 0.5) / K
+
+
+def sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    r = 1.0 / (1.0 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+def sigmoid_derivative(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+def _step(xp, condition, x):
+    zeros = xp.zeros_like(x)
+    return xp.where(condition, zeros + 1.0, zeros)
+
+
+# --- activations -------------------------------------------------------------------
+
+
+def tanh(xp, x):
+    return xp.tanh(x)
+
+
+def tanh_derivative(xp, x):
+    # 1 - tanh^2 written as 4e/(1+e)^2, e = exp(-2|x|): no cancellation near saturation.
+    e = xp.exp(-2.0 * xp.abs(x))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+def hardtanh(xp, x, min_val, max_val):
+    return xp.minimum(xp.maximum(x, xp.zeros_like(x) + min_val), xp.zeros_like(x) + max_val)
+
+
+def hardtanh_derivative(xp, x, min_val, max_val):
+    return _step(xp, (x > min_val) & (x < max_val), x)  # 0 at both limits, like PyTorch
+
+
+def softsign(xp, x):
+    return xp.where(xp.isinf(x), xp.sign(x), x / (1.0 + xp.abs(x)))
+
+
+def softsign_derivative(xp, x):
+    d = 1.0 + xp.abs(x)
+    return 1.0 / (d * d)
+
+
+def relu(xp, x):
+    return xp.where(x > 0, x, xp.zeros_like(x))
+
+
+def relu_derivative(xp, x):
+    return _step(xp, x > 0, x)  # relu'(0) = 0
+
+
+def leaky_relu(xp, x, negative_slope):
+    return xp.where(x > 0, x, safe_mul(xp, x, negative_slope))
+
+
+def leaky_relu_derivative(xp, x, negative_slope):
+    return xp.where(x > 0, xp.zeros_like(x) + 1.0, xp.zeros_like(x) + negative_slope)
+
+
+def elu(xp, x, alpha):
+    return xp.where(x > 0, x, safe_mul(xp, xp.expm1(x), alpha))
+
+
+def elu_derivative(xp, x, alpha):
+    return xp.where(x > 0, xp.zeros_like(x) + 1.0, alpha * xp.exp(x))
+
+
+def selu(xp, x):
+    return SELU_SCALE * elu(xp, x, SELU_ALPHA)
+
+
+def selu_derivative(xp, x):
+    return SELU_SCALE * elu_derivative(xp, x, SELU_ALPHA)
+
+
+def gelu(xp, x):
+    cdf = 0.5 * (1.0 + xp.erf(x * SQRT1_2))
+    return safe_mul(xp, x, cdf)
+
+
+def gelu_derivative(xp, x):
+    cdf = 0.5 * (1.0 + xp.erf(x * SQRT1_2))
+    pdf = xp.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return cdf + safe_mul(xp, x, pdf)
+
+
+def _gelu_tanh_inner(x):
+    return GELU_TANH_BETA * (x + GELU_TANH_KAPPA * (x * x * x))
+
+
+def gelu_tanh(xp, x):
+    right = 1.0 + xp.tanh(_gelu_tanh_inner(x))
+    return safe_mul(xp, 0.5 * x, right)
+
+
+def gelu_tanh_derivative(xp, x):
+    right = 1.0 + xp.tanh(_gelu_tanh_inner(x))
+    sech2 = tanh_derivative(xp, _gelu_tanh_inner(x))
+    inner_derivative = GELU_TANH_BETA * (1.0 + 3.0 * GELU_TANH_KAPPA * (x * x))
+    return 0.5 * right + safe_mul(xp, 0.5 * x, safe_mul(xp, sech2, inner_derivative))
+
+
+def silu(xp, x):
+    return safe_mul(xp, x, sigmoid(xp, x))
+
+
+def silu_derivative(xp, x):
+    sig = sigmoid(xp, x)
+    return sig + safe_mul(xp, sig, safe_mul(xp, x, 1.0 - sig))
+
+
+def softplus(xp, x, beta, threshold):
+    bx = x * beta
+    return xp.where(bx > threshold, x, xp.log1p(xp.exp(bx)) / beta)
+
+
+def softplus_derivative(xp, x, beta, threshold):
+    bx = x * beta
+    return xp.where(bx > threshold, xp.zeros_like(x) + 1.0, sigmoid(xp, bx))
+
+
+def mish(xp, x):
+    return safe_mul(xp, x, xp.tanh(xp.log1p(xp.exp(x))))
+
+
+def mish_derivative(xp, x):
+    softplus_x = xp.log1p(xp.exp(x))
+    tanh_sp = xp.tanh(softplus_x)
+    sech2 = tanh_derivative(xp, softplus_x)
+    return tanh_sp + safe_mul(xp, x, safe_mul(xp, sigmoid(xp, x), sech2))
+
+
+# --- shape functions ---------------------------------------------------------------
+
+
+def gaussian(xp, x, c):
+    return xp.exp(-(x * x) / c)
+
+
+def gaussian_derivative(xp, x, c):
+    return safe_mul(xp, -2.0 * x / c, xp.exp(-(x * x) / c))
+
+
+def laplace(xp, x, c):
+    return xp.exp(-xp.abs(x) / c)
+
+
+def laplace_derivative(xp, x, c):
+    return -xp.sign(x) / c * xp.exp(-xp.abs(x) / c)  # 0 at the kink x = 0
+
+
+def shifted_sigmoid(xp, x, shift, slope):
+    return sigmoid(xp, safe_mul(xp, x + shift, slope))
+
+
+def shifted_sigmoid_derivative(xp, x, shift, slope):
+    return slope * sigmoid_derivative(xp, safe_mul(xp, x + shift, slope))
+
+
+def constant(xp, x, value):
+    return xp.zeros_like(x) + value
+
+
+def constant_derivative(xp, x, value):
+    return xp.zeros_like(x)
+
+
+def none(xp, x):
+    return xp.zeros_like(x)
+
+
+def none_derivative(xp, x):
+    return xp.zeros_like(x)
