@@ -65,7 +65,7 @@ def forward(
         y = _call(cfg.activation, "value", xc, act_p) + sawtooth(NUMPY, xc, k) * _call(
             cfg.shape, "value", xc, shp_p)
         y = np.where(np.isnan(xc), xc, y)
-    return y.astype(x.dtype).reshape(x.shape)
+        return y.astype(x.dtype).reshape(x.shape)
 
 
 def backward(
@@ -94,4 +94,4 @@ def backward(
                  + _call(cfg.shape, "value", xc, shp_p)
                  + sawtooth(NUMPY, xc, k) * _call(cfg.shape, "derivative", xc, shp_p))
         dx = np.where(np.isnan(xc), xc, gyc * local)
-    return dx.astype(x.dtype).reshape(x.shape)
+        return dx.astype(x.dtype).reshape(x.shape)

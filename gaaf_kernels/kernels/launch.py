@@ -108,12 +108,28 @@ class _NullContext:
         return False
 
 
-def forward(x: torch.Tensor, cfg: Resolved, *, block_size: int | None = None,
-            force_int64: bool = False) -> torch.Tensor:
+def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") -> torch.Tensor:
+    """A new output in x's dense layout, or ``out`` checked to be exactly that."""
+    layout = torch.empty_like(x)
+    if out is None:
+        return layout
+    if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
+        raise ValueError(
+            f"{name} must match x in shape, dtype and device; got {tuple(out.shape)}/"
+            f"{out.dtype}/{out.device} for x {tuple(x.shape)}/{x.dtype}/{x.device}")
+    if out.stride() != layout.stride():
+        raise ValueError(
+            f"{name} must be dense with the strides of torch.empty_like(x) "
+            f"{layout.stride()}; got {out.stride()}")
+    return out
+
+
+def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
+            block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF forward; the output keeps x's strides when x is dense."""
     check_dtype(x.dtype)
     check_device(x)
-    y = torch.empty_like(x)
+    y = output_like(x, out)
     n = x.numel()
     if n == 0:
         return y
@@ -132,11 +148,12 @@ def forward(x: torch.Tensor, cfg: Resolved, *, block_size: int | None = None,
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
-             block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
+             out: torch.Tensor | None = None, block_size: int | None = None,
+             force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
     check_dtype(x.dtype)
     check_device(x)
-    dx = torch.empty_like(x)
+    dx = output_like(x, out)
     n = x.numel()
     if n == 0:
         return dx

@@ -1,0 +1,148 @@
+"""The ``gaaf`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+
+
+def _progress(label: str):
+    """A one-line progress bar on stderr (a line per 10% when not a terminal)."""
+    start = time.monotonic()
+    tty = sys.stderr.isatty()
+    last = [-1]
+
+    def update(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if not tty and pct // 10 == last[0] // 10 and done != total:
+            return
+        last[0] = pct
+        bar = "#" * (pct // 4)
+        elapsed = time.monotonic() - start
+        end = "\n" if done == total or not tty else ""
+        print(f"\r{label} [{bar:<25}] {done}/{total} {elapsed:5.1f}s", end=end,
+              file=sys.stderr, flush=True)
+
+    return update
+
+
+def _import_user_modules(names: list[str]) -> None:
+    """``--import`` takes module names or paths to .py files that register functions."""
+    for name in names:
+        if name.endswith(".py") or os.sep in name:
+            path = Path(name)
+            if not path.is_file():
+                raise SystemExit(f"gaaf: --import {name}: no such file")
+            runpy.run_path(str(path), run_name=f"gaaf_user_{path.stem}")
+        else:
+            importlib.import_module(name)
+
+
+def _needs_interpreter() -> bool:
+    from gaaf_kernels.kernels.launch import interpreting
+
+    if interpreting() or os.environ.get("GAAF_NO_REEXEC"):
+        return False
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import gaaf_kernels as gk
+
+    _import_user_modules(args.imports)
+    names = [args.activation] if args.activation else gk.activations()
+    if args.activation and args.activation not in gk.activations():
+        print(f"gaaf: unknown activation {args.activation!r}; registered: "
+              f"{', '.join(gk.activations())}", file=sys.stderr)
+        return 2
+    if args.compile:
+        return _verify_compile(args, names)
+    from gaaf_kernels import verify
+
+    dtypes = args.dtypes.split(",")
+    unknown = [d for d in dtypes if d not in verify.DTYPES]
+    if unknown:
+        print(f"gaaf: unknown dtype(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(verify.DTYPES)}", file=sys.stderr)
+        return 2
+    backends = verify.available_backends()
+    shapes = args.shape.split(",") if args.shape else None
+    with verify.torch_compile_disabled():
+        rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"))
+    print(verify.format_table(rows))
+    failed = [r for r in rows if not r.ok]
+    where = "CUDA" if "triton" in backends and not _interpreting() else "CPU"
+    print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
+          f"(backends: {', '.join(backends)}; Triton on {where})")
+    return 1 if failed else 0
+
+
+def _interpreting() -> bool:
+    from gaaf_kernels.kernels.launch import interpreting
+
+    return interpreting()
+
+
+def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
+    from gaaf_kernels.kernels import compile_check as cc
+
+    targets = [cc.parse_target(t) for t in args.compile.split(",") if t.strip()]
+    pairs = cc.default_pairs(args.activation)
+    results = cc.sweep(targets, pairs, progress=_progress("compile"))
+    header = ("target", "kernel", "activation", "shape", "dtype", "offsets", "registers",
+              "spill bytes", "128-bit loads", "result")
+    lines = [header]
+    for r in results:
+        lines.append((r.target, r.kernel, r.activation, r.shape, r.dtype,
+                      "int64" if r.int64_offsets else "int32", str(r.registers),
+                      str(r.spill_bytes), "yes" if r.wide_loads else "no",
+                      "ok" if r.ok else ("FAIL " + r.error).strip()))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for i, line in enumerate(lines):
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    failed = [r for r in results if not r.ok]
+    print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
+          f"(targets: {args.compile}; max registers {max(r.registers for r in results)})")
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gaaf", description="GAAF kernels: checks and tools")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="check every path against the NumPy reference")
+    v.add_argument("--activation", help="check only this activation (with every shape)")
+    v.add_argument("--shape", help="comma-separated shapes (default: all registered)")
+    v.add_argument("--dtypes", default="float32,float64,float16,bfloat16",
+                   help="comma-separated dtypes (default: all four)")
+    v.add_argument("--import", dest="imports", action="append", default=[],
+                   metavar="MODULE_OR_PATH",
+                   help="import a module or run a .py file first (to register functions)")
+    v.add_argument("--compile", metavar="TARGETS",
+                   help="instead: compile every specialization for GPU targets, e.g. "
+                        "sm_80,sm_90, and report registers, spills and load width")
+    v.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.command == "verify" and not args.compile and _needs_interpreter():
+        # No GPU: run the Triton kernels under the interpreter, which has to be chosen
+        # before the kernels are defined, so start afresh with it switched on.
+        env = dict(os.environ, TRITON_INTERPRET="1")
+        os.execve(sys.executable, [sys.executable, "-m", "gaaf_kernels.cli", *argv], env)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

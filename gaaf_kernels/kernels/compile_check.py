@@ -1,0 +1,160 @@
+"""Compile every kernel specialization for GPU targets, without a GPU.
+
+``triton.compile`` on an ``ASTSource`` with a ``GPUTarget`` produces PTX and a cubin on
+any machine; ``cuobjdump`` (shipped in the triton wheel) reads registers and
+local-memory (spill) bytes off the cubin, and the PTX tells whether global loads are
+128-bit wide.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import triton
+import triton.language as tl
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+
+from gaaf_kernels.reference import get_activation, get_shape
+
+from ..registry import activations, shapes, triton_functions
+from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
+from .launch import GPU_BLOCK_SIZE, GPU_NUM_WARPS
+
+POINTER_TYPES = {"float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32",
+                 "float64": "*fp64"}
+SCALARS = ("K", "a0", "a1", "a2", "s0", "s1", "s2")
+WIDE_LOAD = re.compile(r"ld\.global(?:\.\w+)*\.(?:v4\.b32|v2\.b64|v4\.b64|v8\.b32)")
+ANY_LOAD = re.compile(r"ld\.global")
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    target: str
+    kernel: str  # "forward" or "backward"
+    activation: str
+    shape: str
+    dtype: str
+    int64_offsets: bool
+    registers: int
+    spill_bytes: int
+    wide_loads: bool
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        if self.error or self.spill_bytes > 0:
+            return False
+        # 128-bit loads are required where the pointers are 16-byte aligned (always
+        # here) for 16- and 32-bit storage; float64 rows are reported only.
+        return self.wide_loads or self.dtype == "float64"
+
+
+def parse_target(text: str) -> GPUTarget:
+    """``sm_90`` or ``90`` -> GPUTarget("cuda", 90, 32)."""
+    match = re.fullmatch(r"(?:sm_?)?(\d+)a?", text.strip())
+    if not match:
+        raise ValueError(f"bad GPU target {text!r}; use e.g. sm_80,sm_90")
+    return GPUTarget("cuda", int(match.group(1)), 32)
+
+
+def default_pairs(activation: str | None = None) -> list[tuple[str, str]]:
+    """Every activation with its default shape, and every shape at least once.
+
+    With ``activation`` given: that activation with every registered shape.
+    """
+    if activation is not None:
+        get_activation(activation)
+        return [(activation, shape) for shape in shapes()]
+    pairs = [(name, get_activation(name).default_shape) for name in activations()]
+    covered = {shape for _, shape in pairs}
+    pairs += [("tanh", shape) for shape in shapes() if shape not in covered]
+    return pairs
+
+
+def _cuobjdump() -> Path:
+    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+
+
+def _resource_usage(cubin: bytes) -> tuple[int, int]:
+    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as handle:
+        handle.write(cubin)
+    try:
+        text = subprocess.run([str(_cuobjdump()), "--dump-resource-usage", handle.name],
+                              capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(handle.name)
+    registers = int(re.search(r"REG:(\d+)", text).group(1))
+    local = int(re.search(r"LOCAL:(\d+)", text).group(1))
+    stack = int(re.search(r"STACK:(\d+)", text).group(1))
+    return registers, local + stack
+
+
+def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
+                int64_offsets: bool = False) -> CompileResult:
+    act, shp = get_activation(activation), get_shape(shape)
+    act_value, act_derivative = triton_functions(act)
+    shape_value, shape_derivative = triton_functions(shp)
+    pointer = POINTER_TYPES[dtype]
+    if kernel == "forward":
+        fn, pointers = gaaf_forward_kernel, ("x_ptr", "y_ptr")
+        constexprs = {"ACTIVATION": act_value, "SHAPE": shape_value}
+    else:
+        fn, pointers = gaaf_backward_kernel, ("x_ptr", "dy_ptr", "dx_ptr")
+        constexprs = {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
+                      "SHAPE_DERIVATIVE": shape_derivative}
+    constexprs.update({
+        "N_ACTIVATION_PARAMS": len(act.params), "N_SHAPE_PARAMS": len(shp.params),
+        "COMPUTE_DTYPE": tl.float64 if dtype == "float64" else tl.float32,
+        "BLOCK_SIZE": GPU_BLOCK_SIZE, "INT64_OFFSETS": int64_offsets, "BF16_AS_BITS": False,
+    })
+    signature = {name: pointer for name in pointers}
+    signature["n_elements"] = "i64" if int64_offsets else "i32"
+    signature.update({name: "fp64" for name in SCALARS})
+    signature.update({name: "constexpr" for name in constexprs})
+    # Pointers and the element count are multiples of 16, as torch allocations are.
+    attrs = {(i,): [["tt.divisibility", 16]] for i in range(len(pointers) + 1)}
+    label = dict(target=f"sm_{target.arch}", kernel=kernel, activation=activation,
+                 shape=shape, dtype=dtype, int64_offsets=int64_offsets)
+    try:
+        compiled = triton.compile(
+            ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
+            target=target,
+            options={"num_warps": GPU_NUM_WARPS, "enable_fp_fusion": False},
+        )
+        registers, spills = _resource_usage(compiled.asm["cubin"])
+        ptx = compiled.asm["ptx"]
+        loads = [line for line in ptx.splitlines() if ANY_LOAD.search(line)]
+        wide = bool(loads) and all(WIDE_LOAD.search(line) for line in loads)
+    except Exception as exc:  # report, do not stop the sweep
+        return CompileResult(**label, registers=0, spill_bytes=0, wide_loads=False,
+                             error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    return CompileResult(**label, registers=registers, spill_bytes=spills, wide_loads=wide)
+
+
+def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],
+          dtypes: Iterable[str] = tuple(POINTER_TYPES), int64_dtypes=("float32",),
+          progress=None) -> list[CompileResult]:
+    """Compile forward and backward for every target x pair x dtype.
+
+    The 64-bit-offset specialization is compiled for ``int64_dtypes`` too.
+    """
+    jobs = []
+    for target in targets:
+        for activation, shape in pairs:
+            for dtype in dtypes:
+                for int64 in (False, True) if dtype in int64_dtypes else (False,):
+                    for kernel in ("forward", "backward"):
+                        jobs.append((target, kernel, activation, shape, dtype, int64))
+    results = []
+    for job in jobs:
+        results.append(compile_one(*job))
+        if progress is not None:
+            progress(len(results), len(jobs))
+    return results
