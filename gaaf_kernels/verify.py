@@ -38,7 +38,7 @@ DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch
           "float64": torch.float64}
 
 
-def test_inputs(dtype: torch.dtype, n: int = 4096, seed: int = 0) -> torch.Tensor:
+def sample_inputs(dtype: torch.dtype, n: int = 4096, seed: int = 0) -> torch.Tensor:
     """A sweep over [-12, 12], random normals, and the special values of the dtype."""
     gen = torch.Generator().manual_seed(seed)
     info = torch.finfo(dtype)
@@ -127,7 +127,7 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype) ->
               f"{atol:.0e}+{rtol:.1e}|y|", False)
     try:
         resolve(activation, shape)
-        x = test_inputs(dtype)
+        x = sample_inputs(dtype)
         dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
         want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
         want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
