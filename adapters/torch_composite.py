@@ -16,13 +16,15 @@ from types import SimpleNamespace
 import torch
 
 from gaaf_kernels.reference import Resolved
-from gaaf_kernels.reference import forward as reference_forward
 from gaaf_kernels.reference import backward as reference_backward
+from gaaf_kernels.reference import forward as reference_forward
 from gaaf_kernels.reference.formulas import sawtooth
 
 TORCH = SimpleNamespace(
     name="torch",
     exp=torch.exp,
+    log=torch.log,
+    sqrt=torch.sqrt,
     log1p=torch.log1p,
     expm1=torch.expm1,
     tanh=torch.tanh,

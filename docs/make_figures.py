@@ -16,9 +16,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from gaaf_kernels.reference.namespaces import NUMPY  # noqa: E402
 
 from gaaf_kernels import reference  # noqa: E402
+from gaaf_kernels.reference.namespaces import NUMPY  # noqa: E402
 
 K = 20.0
 OUT = Path(__file__).resolve().parent / "img" / "semantics.png"

@@ -10,6 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from gaaf_kernels.table import format_table
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported in one line, exit status 2."""
+
 
 def _progress(label: str):
     """A one-line progress bar on stderr (a line per 10% when not a terminal)."""
@@ -37,7 +43,7 @@ def _import_user_modules(names: list[str]) -> None:
         if name.endswith(".py") or os.sep in name:
             path = Path(name)
             if not path.is_file():
-                raise SystemExit(f"gaaf: --import {name}: no such file")
+                raise UsageError(f"--import {name}: no such file")
             runpy.run_path(str(path), run_name=f"gaaf_user_{path.stem}")
         else:
             importlib.import_module(name)
@@ -59,9 +65,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     _import_user_modules(args.imports)
     names = [args.activation] if args.activation else gk.activations()
     if args.activation and args.activation not in gk.activations():
-        print(f"gaaf: unknown activation {args.activation!r}; registered: "
-              f"{', '.join(gk.activations())}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown activation {args.activation!r}; registered: "
+                         f"{', '.join(gk.activations())}")
     if args.compile:
         return _verify_compile(args, names)
     from gaaf_kernels import verify
@@ -69,14 +74,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     dtypes = args.dtypes.split(",")
     unknown = [d for d in dtypes if d not in verify.DTYPES]
     if unknown:
-        print(f"gaaf: unknown dtype(s) {', '.join(unknown)}; choose from "
-              f"{', '.join(verify.DTYPES)}", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown dtype(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join(verify.DTYPES)}")
     backends = verify.available_backends()
     shapes = args.shape.split(",") if args.shape else None
     with verify.torch_compile_disabled():
         rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"))
-    print(verify.format_table(rows))
+    print(verify.format_rows(rows))
     failed = [r for r in rows if not r.ok]
     where = "CUDA" if "triton" in backends and not _interpreting() else "CPU"
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
@@ -93,22 +97,19 @@ def _interpreting() -> bool:
 def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
     from gaaf_kernels.kernels import compile_check as cc
 
-    targets = [cc.parse_target(t) for t in args.compile.split(",") if t.strip()]
+    try:
+        targets = [cc.parse_target(t) for t in args.compile.split(",") if t.strip()]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     pairs = cc.default_pairs(args.activation)
     results = cc.sweep(targets, pairs, progress=_progress("compile"))
     header = ("target", "kernel", "activation", "shape", "dtype", "offsets", "registers",
-              "spill bytes", "128-bit loads", "result")
-    lines = [header]
-    for r in results:
-        lines.append((r.target, r.kernel, r.activation, r.shape, r.dtype,
-                      "int64" if r.int64_offsets else "int32", str(r.registers),
-                      str(r.spill_bytes), "yes" if r.wide_loads else "no",
-                      "ok" if r.ok else ("FAIL " + r.error).strip()))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    for i, line in enumerate(lines):
-        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
-        if i == 0:
-            print("  ".join("-" * w for w in widths))
+              "spill bytes", "stack bytes", "128-bit loads", "result")
+    print(format_table(header, [
+        (r.target, r.kernel, r.activation, r.shape, r.dtype,
+         "int64" if r.int64_offsets else "int32", r.registers, r.spill_bytes, r.stack_bytes,
+         "yes" if r.wide_loads else "no", "ok" if r.ok else ("FAIL " + r.error).strip())
+        for r in results]))
     failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"(targets: {args.compile}; max registers {max(r.registers for r in results)})")
@@ -136,12 +137,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.command == "verify" and not args.compile and _needs_interpreter():
-        # No GPU: run the Triton kernels under the interpreter, which has to be chosen
-        # before the kernels are defined, so start afresh with it switched on.
-        env = dict(os.environ, TRITON_INTERPRET="1")
-        os.execve(sys.executable, [sys.executable, "-m", "gaaf_kernels.cli", *argv], env)
-    return args.func(args)
+    if args.command == "verify":
+        # The interpreter is chosen when the kernels are defined (at import), so switching
+        # it on (no GPU) or off (compiling for a GPU target) means starting afresh.
+        if args.compile and _interpreting():
+            env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+            _restart(argv, env)
+        if not args.compile and _needs_interpreter():
+            _restart(argv, dict(os.environ, TRITON_INTERPRET="1"))
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"gaaf: {exc}", file=sys.stderr)
+        return 2
+
+
+def _restart(argv: list[str], env: dict[str, str]) -> None:
+    os.execve(sys.executable, [sys.executable, "-m", "gaaf_kernels.cli", *argv], env)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def register_activation(
     default_shape: str = "gaussian",
     default_shape_params: Mapping[str, float] | None = None,
     array_generic: bool = False,
+    validate: Callable[[dict[str, float]], None] | None = None,
 ) -> None:
     """Register a new activation for every path.
 
@@ -74,6 +75,8 @@ def register_activation(
         default_shape: the shape used when a caller passes ``shape=None``.
         default_shape_params: parameter overrides for that default shape.
         array_generic: see ``numpy_value``.
+        validate: optional ``f({name: value})`` that raises ValueError for parameter
+            values outside the function's domain (``reference.registry.positive("c")``).
     """
     _check_new("activation", name, triton_value, triton_derivative, numpy_value,
                numpy_derivative)
@@ -81,7 +84,7 @@ def register_activation(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,
         default_shape_params=_ref._check_params(default_shape_params),
-        array_generic=array_generic,
+        array_generic=array_generic, validate=validate,
     )
     _ref.add_activation(spec)
     _TRITON[("activation", name)] = (triton_value, triton_derivative)
@@ -96,12 +99,13 @@ def register_shape(
     numpy_derivative: Callable,
     params: Mapping[str, float] | None = None,
     array_generic: bool = False,
+    validate: Callable[[dict[str, float]], None] | None = None,
 ) -> None:
     """Register a new shape function s(x) for every path (arguments as for activations)."""
     _check_new("shape", name, triton_value, triton_derivative, numpy_value, numpy_derivative)
     spec = _ref.FunctionSpec(
         name=name, kind="shape", value=numpy_value, derivative=numpy_derivative,
-        params=_ref._check_params(params), array_generic=array_generic,
+        params=_ref._check_params(params), array_generic=array_generic, validate=validate,
     )
     _ref.add_shape(spec)
     _TRITON[("shape", name)] = (triton_value, triton_derivative)

@@ -27,6 +27,7 @@ import torch
 
 from gaaf_kernels import reference
 from gaaf_kernels.reference import resolve
+from gaaf_kernels.table import format_table
 
 TOLERANCES = {  # dtype -> (atol, rtol)
     torch.float64: (1e-13, 1e-13),
@@ -160,21 +161,14 @@ def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterab
     return rows
 
 
-def format_table(rows: list[Row]) -> str:
+def format_rows(rows: list[Row]) -> str:
     header = ("backend", "activation", "shape", "dtype", "fwd max abs", "fwd max rel",
               "bwd max abs", "bwd max rel", "tolerance", "result")
-    lines = [header]
-    for r in rows:
-        lines.append((r.backend, r.activation, r.shape, r.dtype, f"{r.fwd_abs:.2e}",
-                      f"{r.fwd_rel:.2e}", f"{r.bwd_abs:.2e}", f"{r.bwd_rel:.2e}", r.tolerance,
-                      "ok" if r.ok else ("FAIL " + r.error).strip()))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header))]
-    out = []
-    for i, line in enumerate(lines):
-        out.append("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())
-        if i == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    return format_table(header, [
+        (r.backend, r.activation, r.shape, r.dtype, f"{r.fwd_abs:.2e}", f"{r.fwd_rel:.2e}",
+         f"{r.bwd_abs:.2e}", f"{r.bwd_rel:.2e}", r.tolerance,
+         "ok" if r.ok else ("FAIL " + r.error).strip())
+        for r in rows])
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .formulas import sawtooth
 from .namespaces import NUMPY
 from .registry import FunctionSpec, Resolved, resolve
-from .formulas import sawtooth
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,

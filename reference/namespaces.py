@@ -23,6 +23,8 @@ def _np_erf(x: np.ndarray) -> np.ndarray:
 NUMPY = SimpleNamespace(
     name="numpy",
     exp=np.exp,
+    log=np.log,
+    sqrt=np.sqrt,
     log1p=np.log1p,
     expm1=np.expm1,
     tanh=np.tanh,

@@ -33,6 +33,8 @@ class FunctionSpec:
     default_shape_params: tuple[tuple[str, float], ...] = ()
     array_generic: bool = True
     doc: str = field(default="", compare=False)
+    # Called with {name: value}; raises ValueError for values outside the domain.
+    validate: Callable[[dict[str, float]], None] | None = field(default=None, compare=False)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -58,6 +60,8 @@ class FunctionSpec:
             if not math.isfinite(value):
                 raise ValueError(f"parameter {name!r} of {self.kind} {self.name!r} must be finite")
             values[name] = value
+        if self.validate is not None:
+            self.validate(values)
         return tuple(values[name] for name in self.param_names)
 
 
@@ -166,12 +170,33 @@ def resolve(
     )
 
 
+def positive(*names: str) -> Callable[[dict[str, float]], None]:
+    """A ``validate`` hook: the named parameters must be > 0."""
+
+    def check(values: dict[str, float]) -> None:
+        for name in names:
+            if not values[name] > 0:
+                raise ValueError(f"parameter {name!r} must be > 0, got {values[name]!r}")
+
+    return check
+
+
+def _hardtanh_limits(values: dict[str, float]) -> None:
+    if not values["min_val"] < values["max_val"]:
+        raise ValueError(f"hardtanh needs min_val < max_val, got {values}")
+
+
+_VALIDATORS = {"gaussian": positive("c"), "laplace": positive("c"),
+               "softplus": positive("beta"), "hardtanh": _hardtanh_limits}
+
+
 def _builtin(kind: str, name: str, value, derivative, params=None, default_shape=None,
              default_shape_params=None, doc: str = "") -> None:
     spec = FunctionSpec(
         name=name, kind=kind, value=value, derivative=derivative,
         params=_check_params(params), default_shape=default_shape,
         default_shape_params=_check_params(default_shape_params), doc=doc,
+        validate=_VALIDATORS.get(name),
     )
     (add_shape if kind == "shape" else add_activation)(spec)
 

@@ -26,10 +26,10 @@ if "TRITON_INTERPRET" not in os.environ and "gaaf_kernels.kernels.gaaf" not in s
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from gaaf_kernels.adapters.torch import GAAF, gaaf, gaaf_backward  # noqa: E402
 
 import gaaf_kernels as gk  # noqa: E402
 from gaaf_kernels import reference  # noqa: E402
+from gaaf_kernels.adapters.torch import GAAF, gaaf, gaaf_backward  # noqa: E402
 from gaaf_kernels.kernels import launch  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_activation.py"
@@ -70,6 +70,11 @@ gk.register_activation(
 
 def _triton_runs_here() -> bool:
     return torch.cuda.is_available() or launch.interpreting()
+
+
+def _kernel_device() -> torch.device:
+    cuda = torch.cuda.is_available() and not launch.interpreting()
+    return torch.device("cuda" if cuda else "cpu")
 
 
 def _inputs(dtype: torch.dtype) -> torch.Tensor:
@@ -124,8 +129,9 @@ def test_triton_kernels_match_reference(dtype, params):
     dy = torch.randn(x.shape, dtype=dtype, generator=torch.Generator().manual_seed(8))
     y_ref, dx_ref = _reference(x, dy, "isru", params)
     cfg = reference.resolve("isru", activation_params=params)
-    _assert_close(launch.forward(x, cfg), y_ref, x)
-    _assert_close(launch.backward(x, dy, cfg), dx_ref, x)
+    device = _kernel_device()
+    _assert_close(launch.forward(x.to(device), cfg), y_ref, x)
+    _assert_close(launch.backward(x.to(device), dy.to(device), cfg), dx_ref, x)
 
 
 @pytest.mark.parametrize("name", ["isru", "isru_numpy_only"])

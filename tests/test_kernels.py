@@ -7,9 +7,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from conftest import ALL_DTYPES, kernel_device, requires_triton
 
 import gaaf_kernels as gk
+from conftest import ALL_DTYPES, kernel_device, requires_triton
 from gaaf_kernels import reference as ref
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.verify import TOLERANCES, compare, reference_on, sample_inputs

@@ -229,6 +229,18 @@ def test_unknown_names_list_the_valid_ones():
         ref.forward(np.zeros(3), "tanh", shape_params={"sigma": 1})
 
 
+@pytest.mark.parametrize("activation,shape,params,match", [
+    ("tanh", "gaussian", {"shape_params": {"c": 0.0}}, "'c' must be > 0"),
+    ("tanh", "laplace", {"shape_params": {"c": -1.0}}, "'c' must be > 0"),
+    ("softplus", "none", {"activation_params": {"beta": 0.0}}, "'beta' must be > 0"),
+    ("hardtanh", "none", {"activation_params": {"min_val": 1.0}}, "min_val < max_val"),
+    ("relu", "constant", {"shape_params": {"value": float("nan")}}, "must be finite"),
+])
+def test_parameter_domains(activation, shape, params, match):
+    with pytest.raises(ValueError, match=match):
+        ref.forward(np.zeros(3), activation, shape, **params)
+
+
 @pytest.mark.parametrize("K", [0.0, -1.0, math.inf, math.nan])
 def test_bad_K(K):
     with pytest.raises(ValueError, match="K must be finite and > 0"):

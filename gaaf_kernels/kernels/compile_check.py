@@ -45,6 +45,7 @@ class CompileResult:
     registers: int
     spill_bytes: int
     wide_loads: bool
+    stack_bytes: int = 0  # call frames (e.g. float64 division's slow path), not spills
     error: str = ""
 
     @property
@@ -82,7 +83,8 @@ def _cuobjdump() -> Path:
     return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
 
 
-def _resource_usage(cubin: bytes) -> tuple[int, int]:
+def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
+    """Registers, local-memory bytes (spills) and call-stack bytes of the kernel."""
     with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as handle:
         handle.write(cubin)
     try:
@@ -93,7 +95,7 @@ def _resource_usage(cubin: bytes) -> tuple[int, int]:
     registers = int(re.search(r"REG:(\d+)", text).group(1))
     local = int(re.search(r"LOCAL:(\d+)", text).group(1))
     stack = int(re.search(r"STACK:(\d+)", text).group(1))
-    return registers, local + stack
+    return registers, local, stack
 
 
 def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
@@ -128,14 +130,15 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
             target=target,
             options={"num_warps": GPU_NUM_WARPS, "enable_fp_fusion": False},
         )
-        registers, spills = _resource_usage(compiled.asm["cubin"])
+        registers, spills, stack = _resource_usage(compiled.asm["cubin"])
         ptx = compiled.asm["ptx"]
         loads = [line for line in ptx.splitlines() if ANY_LOAD.search(line)]
         wide = bool(loads) and all(WIDE_LOAD.search(line) for line in loads)
     except Exception as exc:  # report, do not stop the sweep
         return CompileResult(**label, registers=0, spill_bytes=0, wide_loads=False,
                              error=f"{type(exc).__name__}: {str(exc)[:300]}")
-    return CompileResult(**label, registers=registers, spill_bytes=spills, wide_loads=wide)
+    return CompileResult(**label, registers=registers, spill_bytes=spills, wide_loads=wide,
+                         stack_bytes=stack)
 
 
 def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],

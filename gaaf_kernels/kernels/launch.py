@@ -140,7 +140,8 @@ def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
     grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
     with _device_guard(x):
         gaaf_forward_kernel[grid](
-            _bits(xd), _bits(y), n, cfg.K, *_padded(cfg.activation_params), *_padded(cfg.shape_params),
+            _bits(xd), _bits(y), n, cfg.K,
+            *_padded(cfg.activation_params), *_padded(cfg.shape_params),
             ACTIVATION=act_value, N_ACTIVATION_PARAMS=len(cfg.activation_params),
             SHAPE=shape_value, N_SHAPE_PARAMS=len(cfg.shape_params), **options,
         )
@@ -165,7 +166,8 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
     grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
     with _device_guard(x):
         gaaf_backward_kernel[grid](
-            _bits(xd), _bits(dyd), _bits(dx), n, cfg.K, *_padded(cfg.activation_params), *_padded(cfg.shape_params),
+            _bits(xd), _bits(dyd), _bits(dx), n, cfg.K,
+            *_padded(cfg.activation_params), *_padded(cfg.shape_params),
             ACTIVATION_DERIVATIVE=act_derivative,
             N_ACTIVATION_PARAMS=len(cfg.activation_params),
             SHAPE=shape_value, SHAPE_DERIVATIVE=shape_derivative,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from gaaf_kernels.experiments import data
 from gaaf_kernels.experiments.data import (
     MNIST_FILES,

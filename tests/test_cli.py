@@ -1,0 +1,69 @@
+"""The ``gaaf`` command line, run as users run it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gaaf(*args: str, interpret: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ, GAAF_COMPILE="0")
+    if not interpret:
+        env.pop("TRITON_INTERPRET", None)
+    return subprocess.run([sys.executable, "-m", "gaaf_kernels.cli", *args],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+def test_verify_prints_a_table_and_exits_0():
+    done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[:4] == ["backend", "activation", "shape", "dtype"]
+    rows = [line for line in lines if line.startswith(("triton ", "torch "))]
+    assert len(rows) == 2 * 5 * 2  # backends x shapes x dtypes
+    assert all(row.rstrip().endswith("ok") for row in rows)
+    assert "20 passed, 0 failed" in done.stdout
+
+
+def test_verify_switches_to_the_interpreter_without_a_gpu():
+    done = gaaf("verify", "--activation", "relu", "--shape", "none", "--dtypes", "float64",
+                interpret=False)
+    assert done.returncode == 0, done.stderr
+    assert "triton" in done.stdout.split("backends:")[1]
+
+
+def test_verify_fails_on_a_broken_registration():
+    done = gaaf("verify", "--activation", "broken_square", "--dtypes", "float32",
+                "--shape", "none", "--import", "tests/data/broken_activation.py")
+    assert done.returncode == 1
+    triton_row = next(r for r in done.stdout.splitlines() if r.startswith("triton"))
+    torch_row = next(r for r in done.stdout.splitlines() if r.startswith("torch"))
+    assert "FAIL" in triton_row
+    assert torch_row.rstrip().endswith("ok")  # NumPy-only functions go through the reference
+
+
+def test_verify_compile_for_one_activation():
+    done = gaaf("verify", "--compile", "sm_90", "--activation", "relu")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "registers" in done.stdout and "spill bytes" in done.stdout
+    assert "passed, 0 failed" in done.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (("verify", "--activation", "swish"), "unknown activation 'swish'"),
+    (("verify", "--dtypes", "float8"), "unknown dtype(s) float8"),
+    (("verify", "--import", "no/such/file.py"), "no such file"),
+])
+def test_bad_arguments_exit_2(args, message):
+    done = gaaf(*args)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_bad_compile_target():
+    done = gaaf("verify", "--compile", "hopper")
+    assert done.returncode == 2 and "sm_80,sm_90" in done.stderr

@@ -1,0 +1,207 @@
+"""PyTorch adapter: custom ops, autograd, torch.compile, nn.Module, errors."""
+
+import numpy as np
+import pytest
+import torch
+from torch.library import opcheck
+
+import gaaf_kernels as gk
+from conftest import requires_triton
+from gaaf_kernels import reference as ref
+from gaaf_kernels.adapters.torch import GAAF, gaaf, gaaf_backward
+
+FORWARD = torch.ops.gaaf_kernels.forward.default
+BACKWARD = torch.ops.gaaf_kernels.backward.default
+
+
+def away_from_jumps(n: int, K: float, dtype=torch.float64, seed=0) -> torch.Tensor:
+    """Random points in the middle of sawtooth teeth: x +- 0.4/K crosses no jump."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=gen, dtype=torch.float64) * 3
+    return ((torch.floor(x * K) + 0.5) / K).to(dtype)
+
+
+BACKENDS = ["torch", pytest.param("triton", marks=requires_triton)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "softplus"])
+def test_opcheck(activation, backend):
+    x = torch.randn(3, 5, requires_grad=True)
+    cfg = ref.resolve(activation)
+    args = (cfg.activation.name, cfg.shape.name, cfg.K, list(cfg.activation_params),
+            list(cfg.shape_params), backend)
+    opcheck(FORWARD, (x, *args))
+    opcheck(BACKWARD, (x.detach(), torch.randn(3, 5), *args))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("activation", gk.activations())
+def test_gradcheck_float64(activation, backend):
+    K = 1e4
+    x = away_from_jumps(24, K).requires_grad_()
+    if activation in ("relu", "leaky_relu", "elu", "selu", "hardtanh"):
+        x = x.detach()
+        x = torch.where((x.abs() < 1e-3) | ((x.abs() - 1).abs() < 1e-3), x + 0.01, x)
+        x = ((torch.floor(x * K) + 0.5) / K).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda t: gaaf(t, activation, K=K, backend=backend), (x,), eps=1e-8, atol=1e-6)
+
+
+def test_backward_saves_only_x():
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    x = torch.randn(8, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = gaaf(x * 2, "tanh")
+    assert len(saved) == 1 and saved[0].shape == x.shape
+    y.sum().backward()
+    assert x.grad is not None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_autograd_matches_reference(backend):
+    x = away_from_jumps(64, 1e4, torch.float32).requires_grad_()
+    dy = torch.randn(64)
+    y = gaaf(x, "gelu", backend=backend)
+    y.backward(dy)
+    np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "gelu"),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(),
+                               ref.backward(x.detach().numpy(), dy.numpy(), "gelu"),
+                               rtol=1e-5, atol=1e-6)
+
+
+PLAIN = {
+    "tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu,
+    "hardtanh": torch.nn.functional.hardtanh, "elu": torch.nn.functional.elu,
+    "leaky_relu": torch.nn.functional.leaky_relu, "silu": torch.nn.functional.silu,
+    "softplus": torch.nn.functional.softplus, "mish": torch.nn.functional.mish,
+    "gelu": torch.nn.functional.gelu, "softsign": torch.nn.functional.softsign,
+    "selu": torch.nn.functional.selu,
+    "gelu_tanh": lambda t: torch.nn.functional.gelu(t, approximate="tanh"),
+}
+
+
+@pytest.mark.parametrize("activation", gk.activations())
+def test_shape_none_equals_plain_activation_kinks_included(activation):
+    x = torch.tensor([-3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0], dtype=torch.float64,
+                     requires_grad=True)
+    y = gaaf(x, activation, "none", backend="torch")
+    y.sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    PLAIN[activation](x2).sum().backward()
+    torch.testing.assert_close(y.detach(), PLAIN[activation](x2.detach()), rtol=1e-14,
+                               atol=1e-15)
+    torch.testing.assert_close(x.grad, x2.grad, rtol=1e-14, atol=1e-15)
+
+
+def test_torch_compile_fullgraph_on_cpu():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 16), GAAF("relu"), torch.nn.Linear(16, 3),
+                                GAAF("tanh"))
+    x = torch.randn(5, 6)
+    eager = model(x)
+    compiled = torch.compile(model, fullgraph=True)
+    out = compiled(x)
+    torch.testing.assert_close(out, eager)
+    out.sum().backward()
+    assert model[0].weight.grad is not None
+
+    def f(t):
+        return gaaf(t, "leaky_relu", activation_params={"negative_slope": 0.2}) * 2
+
+    torch.testing.assert_close(torch.compile(f, fullgraph=True)(x), f(x))
+
+
+def test_fused_cpu_path_compiles_and_matches_reference(monkeypatch):
+    monkeypatch.setenv("GAAF_COMPILE", "1")
+    x = away_from_jumps(1000, 1e4, torch.float32, seed=5).requires_grad_()
+    y = gaaf(x, "silu")
+    dy = torch.randn(1000)
+    y.backward(dy)
+    np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "silu"),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(),
+                               ref.backward(x.detach().numpy(), dy.numpy(), "silu"),
+                               rtol=1e-5, atol=1e-6)
+    from gaaf_kernels.adapters import torch_composite
+
+    key = ("forward", ref.get_activation("silu"), ref.get_shape("shifted_sigmoid"),
+           torch.float32)
+    assert key in torch_composite._compiled and key not in torch_composite._failed
+
+
+def test_channels_last_in_and_out():
+    x = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last).requires_grad_()
+    y = gaaf(x, "relu")
+    assert y.stride() == x.stride()
+    y.backward(torch.randn(2, 3, 4, 5))
+    assert x.grad.shape == x.shape
+
+
+def test_module_repr_state_and_use():
+    m = GAAF("leaky_relu", activation_params={"negative_slope": 0.2}, K=5000)
+    assert repr(m) == ("GAAF('leaky_relu', negative_slope=0.2, "
+                       "shape=shifted_sigmoid(shift=4, slope=1), K=5000)")
+    assert repr(GAAF("tanh", backend="torch")) == (
+        "GAAF('tanh', shape=gaussian(c=3), K=10000, backend='torch')")
+    assert list(m.state_dict()) == []
+    x = torch.randn(4, 4)
+    torch.testing.assert_close(m(x), gaaf(x, "leaky_relu", K=5000,
+                                          activation_params={"negative_slope": 0.2}))
+
+
+def test_half_precision_gradient_gains_shape():
+    x = torch.full((4,), 0.5, dtype=torch.bfloat16, requires_grad=True)
+    y = gaaf(x, "tanh")
+    assert torch.equal(y, torch.tanh(x.detach()))  # forward rounds to tanh
+    y.sum().backward()
+    plain = 1 - torch.tanh(torch.tensor(0.5)) ** 2
+    assert float(x.grad[0]) == pytest.approx(float(plain) + np.exp(-0.25 / 3), abs=1e-2)
+
+
+# --- errors --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
+def test_dtype_errors(dtype):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32, float64"):
+        gaaf(torch.zeros(3, dtype=dtype))
+    with pytest.raises(TypeError, match="float16, bfloat16, float32, float64"):
+        GAAF()(torch.zeros(3, dtype=dtype))
+
+
+def test_value_errors():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="registered activations"):
+        gaaf(x, "swish")
+    with pytest.raises(ValueError, match="registered shapes"):
+        GAAF("tanh", "cosine")
+    with pytest.raises(ValueError, match="valid parameters: beta, threshold"):
+        gaaf(x, "softplus", activation_params={"alpha": 1})
+    with pytest.raises(ValueError, match="K must be finite and > 0"):
+        GAAF(K=0)
+    with pytest.raises(ValueError, match="valid backends: auto, triton, torch"):
+        gaaf(x, backend="cuda")
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        gaaf(np.zeros(3))
+
+
+def test_backward_mismatch_errors():
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="same shape, dtype and device"):
+        gaaf_backward(x, torch.zeros(4))
+    with pytest.raises(ValueError, match="same shape, dtype and device"):
+        gaaf_backward(x, torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="same shape, dtype and device"):
+        gaaf_backward(x, torch.zeros(3, device="meta"))
+
+
+def test_auto_backend_on_cpu_is_torch():
+    from gaaf_kernels.adapters.torch import select_backend
+
+    assert select_backend("auto", torch.zeros(1)) == "torch"
