@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: compile every specialization for GPU targets, e.g. "
                         "sm_80,sm_90, and report registers, spills and load width")
     v.set_defaults(func=cmd_verify)
+    from gaaf_kernels.experiments.cli import add_commands  # train, reproduce, analyze
+
+    add_commands(sub)
     return parser
 
 

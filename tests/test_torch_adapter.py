@@ -205,3 +205,46 @@ def test_auto_backend_on_cpu_is_torch():
     from gaaf_kernels.adapters.torch import select_backend
 
     assert select_backend("auto", torch.zeros(1)) == "torch"
+
+
+# --- convert -------------------------------------------------------------------------
+
+
+def test_convert_nested_model_in_place():
+    from gaaf_kernels.adapters.torch import convert
+
+    inner = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LeakyReLU(0.2),
+                                torch.nn.Sequential(torch.nn.ELU(alpha=0.5), torch.nn.Tanh()))
+    model = torch.nn.ModuleDict({"a": inner, "b": torch.nn.ReLU6(),
+                                 "c": torch.nn.GELU(approximate="tanh"),
+                                 "d": torch.nn.Linear(4, 4)})
+    assert convert(model, K=5000.0) is model
+    kinds = {name: (m.config.activation.name, m.config.activation_params, m.config.K)
+             for name, m in model.named_modules() if isinstance(m, GAAF)}
+    assert kinds == {
+        "a.1": ("leaky_relu", (0.2,), 5000.0), "a.2.0": ("elu", (0.5,), 5000.0),
+        "a.2.1": ("tanh", (), 5000.0), "b": ("hardtanh", (0.0, 6.0), 5000.0),
+        "c": ("gelu_tanh", (), 5000.0),
+    }
+    assert isinstance(model["d"], torch.nn.Linear)
+    x = torch.randn(3, 4)
+    y = model["a"](x)
+    expected = torch.tanh(torch.nn.functional.elu(
+        torch.nn.functional.leaky_relu(model["a"][0](x), 0.2), 0.5))
+    torch.testing.assert_close(y, expected, atol=1e-3, rtol=0)  # |g*s| <= 0.5/K
+
+
+def test_convert_activation_map_and_shape_override():
+    from gaaf_kernels.adapters.torch import convert
+
+    class MyAct(torch.nn.Module):
+        def forward(self, x):
+            return x
+
+    model = convert(torch.nn.Sequential(MyAct(), torch.nn.Sigmoid()), {MyAct: "softsign"},
+                    shape="laplace")
+    assert model[0].config.activation.name == "softsign"
+    assert model[1].config.shape.name == "laplace" and model[1].config.activation.name == (
+        "sigmoid")
+    with pytest.raises(TypeError, match="activation_map"):
+        convert(model, activation="relu")
