@@ -4,8 +4,36 @@ Importing works without a GPU and without the Triton interpreter; kernels only r
 CUDA tensors, or on CPU tensors when ``TRITON_INTERPRET=1`` was set before import.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
 from .registry import activations, register_activation, register_shape, shapes
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "activations", "register_activation", "register_shape", "shapes"]
+__all__ = ["__version__", "activations", "backward", "forward", "register_activation",
+           "register_shape", "shapes"]
+
+
+def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = 10000.0,
+            activation_params: Mapping[str, float] | None = None,
+            shape_params: Mapping[str, float] | None = None):
+    """GAAF forward of a NumPy array, torch tensor, CuPy array or CUDA DLPack array.
+
+    Returns the same kind of array on the same device (see ``adapters/arrays.py``).
+    """
+    from gaaf_kernels.adapters.arrays import forward as _forward
+
+    return _forward(x, activation, shape, K=K, activation_params=activation_params,
+                    shape_params=shape_params)
+
+
+def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
+             K: float = 10000.0, activation_params: Mapping[str, float] | None = None,
+             shape_params: Mapping[str, float] | None = None):
+    """dL/dx from x and dL/dy for any array ``forward`` accepts."""
+    from gaaf_kernels.adapters.arrays import backward as _backward
+
+    return _backward(x, grad_output, activation, shape, K=K,
+                     activation_params=activation_params, shape_params=shape_params)

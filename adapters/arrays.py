@@ -1,0 +1,98 @@
+"""Array-agnostic entry points behind ``gaaf_kernels.forward`` / ``backward``.
+
+The result is the same kind of array as the input, on the same device:
+
+* torch tensors go to the PyTorch adapter (differentiable);
+* NumPy arrays are viewed as CPU tensors without a copy and take the fused PyTorch CPU
+  path (bfloat16 arrays from ``ml_dtypes``, which DLPack cannot carry, take the NumPy
+  reference);
+* CuPy arrays go through the CuPy adapter (zero-copy, CuPy's current stream);
+* any other array exporting DLPack on a CUDA device (JAX, ...) goes to the Triton
+  kernels through ``torch.from_dlpack`` and comes back through its library's
+  ``from_dlpack``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+from gaaf_kernels import reference
+
+from . import dlpack
+
+SUPPORTED_KINDS = "torch.Tensor, numpy.ndarray, cupy.ndarray, or a CUDA array exporting DLPack"
+
+
+def _kind(x) -> str:
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(x, torch.Tensor):
+        return "torch"
+    if isinstance(x, np.ndarray | np.generic):
+        return "numpy"
+    if type(x).__module__.split(".")[0] == "cupy":
+        return "cupy"
+    if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
+        if x.__dlpack_device__()[0] == dlpack.DLPACK_CUDA:
+            return "dlpack-cuda"
+    raise TypeError(f"unsupported array type {type(x).__module__}.{type(x).__name__}; "
+                    f"GAAF accepts {SUPPORTED_KINDS}")
+
+
+def _library_from_dlpack(x):
+    """The ``from_dlpack`` of the library that made ``x`` (jax.numpy for JAX arrays)."""
+    root = type(x).__module__.split(".")[0]
+    candidates = {"jax": "jax.numpy", "jaxlib": "jax.numpy"}.get(root, root)
+    module = importlib.import_module(candidates)
+    if not hasattr(module, "from_dlpack"):
+        raise TypeError(f"{root} has no from_dlpack; GAAF accepts {SUPPORTED_KINDS}")
+    return module.from_dlpack
+
+
+def _call(kind: str, x, grad_output, **cfg):
+    which = _kind(x)
+    if grad_output is not None and _kind(grad_output) != which:
+        raise TypeError("x and grad_output must be the same kind of array")
+    if which == "torch":
+        from . import torch as torch_adapter
+
+        if kind == "forward":
+            return torch_adapter.gaaf(x, **cfg)
+        return torch_adapter.gaaf_backward(x, grad_output, **cfg)
+    if which == "numpy":
+        x = np.asarray(x)
+        if dlpack.dtype_name(x) == "bfloat16":  # NumPy cannot hand bfloat16 to torch
+            if kind == "forward":
+                return reference.forward(x, **cfg)
+            return reference.backward(x, np.asarray(grad_output), **cfg)
+        if grad_output is not None:
+            grad_output = np.asarray(grad_output)
+        return dlpack.run(kind, x, grad_output, library="NumPy", from_dlpack=np.from_dlpack,
+                          make_contiguous=np.ascontiguousarray, **cfg)
+    if which == "cupy":
+        from . import cupy as cupy_adapter
+
+        if kind == "forward":
+            return cupy_adapter.forward(x, **cfg)
+        return cupy_adapter.backward(x, grad_output, **cfg)
+    return dlpack.run(kind, x, grad_output, library=type(x).__module__.split(".")[0],
+                      from_dlpack=_library_from_dlpack(x), make_contiguous=None, **cfg)
+
+
+def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = 10000.0,
+            activation_params: Mapping[str, float] | None = None,
+            shape_params: Mapping[str, float] | None = None):
+    """GAAF forward of any supported array; returns the same kind of array."""
+    return _call("forward", x, None, activation=activation, shape=shape, K=K,
+                 activation_params=activation_params, shape_params=shape_params)
+
+
+def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
+             K: float = 10000.0, activation_params: Mapping[str, float] | None = None,
+             shape_params: Mapping[str, float] | None = None):
+    """dL/dx of any supported array from x and dL/dy; returns the same kind of array."""
+    return _call("backward", x, grad_output, activation=activation, shape=shape, K=K,
+                 activation_params=activation_params, shape_params=shape_params)

@@ -1,0 +1,104 @@
+"""Zero-copy exchange with any DLPack array library (CuPy, NumPy, JAX, ...).
+
+Arrays come in as torch tensors through ``torch.from_dlpack`` (no copy), run through
+the same custom ops as the PyTorch adapter, and go back out through the library's own
+``from_dlpack`` (no copy). Where a layout cannot be shared (negative strides, which
+``torch.from_dlpack`` cannot represent), the input is first made contiguous by its own
+library: a documented copy, never a wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+
+from gaaf_kernels.reference import resolve
+
+from . import torch as torch_adapter
+
+SUPPORTED = ("float16", "float32", "float64")
+DLPACK_CPU, DLPACK_CUDA = 1, 2
+
+
+def dtype_name(array) -> str:
+    return str(getattr(getattr(array, "dtype", None), "name", getattr(array, "dtype", "?")))
+
+
+def check_dtype(array, name: str, library: str) -> None:
+    dtype = dtype_name(array)
+    if dtype == "bfloat16":
+        raise TypeError(
+            f"{name}: bfloat16 cannot cross DLPack from {library} (DLPack readers such as "
+            "NumPy and CuPy have no bfloat16); use torch tensors for bfloat16")
+    if dtype not in SUPPORTED:
+        raise TypeError(f"{name}: GAAF supports floating dtypes {', '.join(SUPPORTED)} "
+                        f"through {library}; got {dtype}")
+
+
+def import_array(array, name: str, library: str,
+                 make_contiguous: Callable | None = None) -> torch.Tensor:
+    """A torch view of ``array`` (no copy unless it has negative strides)."""
+    check_dtype(array, name, library)
+    strides = getattr(array, "strides", None) or ()
+    if any(s < 0 for s in strides):
+        if make_contiguous is None:
+            raise ValueError(f"{name} has negative strides, which DLPack cannot share")
+        array = make_contiguous(array)
+    try:
+        return torch.from_dlpack(array)
+    except (BufferError, RuntimeError, TypeError) as exc:
+        raise TypeError(f"{name}: cannot import this {library} array through DLPack: "
+                        f"{exc}") from None
+
+
+def check_out(out, x_tensor: torch.Tensor, out_tensor: torch.Tensor) -> None:
+    """``out``: same shape, dtype and device as x, writable, laid out as the result."""
+    flags = getattr(out, "flags", None)
+    if flags is not None and not getattr(flags, "writeable", True):
+        raise ValueError("out is read-only")
+    from gaaf_kernels.kernels.launch import output_like
+
+    output_like(x_tensor, out_tensor, "out")
+
+
+def run(
+    kind: str,
+    x,
+    grad_output,
+    *,
+    library: str,
+    from_dlpack: Callable,
+    make_contiguous: Callable | None,
+    activation: str,
+    shape: str | None,
+    K: float,
+    activation_params: Mapping[str, float] | None,
+    shape_params: Mapping[str, float] | None,
+    out=None,
+):
+    """Forward (``grad_output is None``) or backward of GAAF on DLPack arrays."""
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params)
+    xt = import_array(x, "x", library, make_contiguous)
+    args = [xt]
+    if kind == "backward":
+        gt = import_array(grad_output, "grad_output", library, make_contiguous)
+        if gt.shape != xt.shape or gt.dtype != xt.dtype or gt.device != xt.device:
+            raise ValueError(
+                "x and grad_output must have the same shape, dtype and device; got "
+                f"{tuple(xt.shape)}/{xt.dtype}/{xt.device} and "
+                f"{tuple(gt.shape)}/{gt.dtype}/{gt.device}")
+        args.append(gt)
+    out_tensor = None
+    if out is not None:  # checked before any work is done
+        out_tensor = import_array(out, "out", library)
+        check_out(out, xt, out_tensor)
+    backend = torch_adapter.select_backend("auto", xt)
+    op = torch_adapter._forward_op if kind == "forward" else torch_adapter._backward_op
+    with torch.no_grad():
+        result = op(*args, *torch_adapter._op_args(cfg, backend))
+        if out_tensor is None:
+            return from_dlpack(result)
+        out_tensor.copy_(result)
+    return out
