@@ -248,3 +248,27 @@ def test_convert_activation_map_and_shape_override():
         "sigmoid")
     with pytest.raises(TypeError, match="activation_map"):
         convert(model, activation="relu")
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    from gaaf_kernels.adapters import torch_composite
+
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setenv("GAAF_COMPILE", "1")
+    monkeypatch.setattr(torch_composite.torch, "compile", broken_compile)
+    monkeypatch.setattr(torch_composite, "_compiled", {})
+    monkeypatch.setattr(torch_composite, "_failed", set())
+    monkeypatch.setattr(torch_composite, "_warned", False)
+    x = torch.linspace(-3, 3, 50, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="using eager PyTorch") as record:
+        y = gaaf(x, "mish")
+        y.sum().backward()
+        gaaf(x, "tanh")
+    assert len([w for w in record if "eager" in str(w.message)]) == 1
+    np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "mish"),
+                               rtol=1e-5, atol=1e-6)
