@@ -95,9 +95,9 @@ def run(
         out_tensor = import_array(out, "out", library)
         check_out(out, xt, out_tensor)
     backend = torch_adapter.select_backend("auto", xt)
-    op = torch_adapter._forward_op if kind == "forward" else torch_adapter._backward_op
+    run_op = torch_adapter._run_forward if kind == "forward" else torch_adapter._run_backward
     with torch.no_grad():
-        result = op(*args, *torch_adapter._op_args(cfg, backend))
+        result = run_op(*args, cfg, backend)
         if out_tensor is None:
             return from_dlpack(result)
         out_tensor.copy_(result)

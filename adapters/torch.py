@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.reference import Resolved, get_activation, get_shape, resolve
+from gaaf_kernels.reference.registry import generation
 
 from . import torch_composite
 
@@ -32,14 +33,24 @@ def _config(activation: str, shape: str, K: float, activation_params: list[float
                     shape_params=tuple(shape_params), K=K)
 
 
+def _run_forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    if backend == "triton":
+        return launch.forward(x, cfg)
+    return torch_composite.forward(x, cfg)
+
+
+def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    if backend == "triton":
+        return launch.backward(x, grad_output, cfg)
+    return torch_composite.backward(x, grad_output, cfg)
+
+
 @torch.library.custom_op("gaaf_kernels::forward", mutates_args=())
 def _forward_op(x: Tensor, activation: str, shape: str, K: float,
                 activation_params: list[float], shape_params: list[float],
                 backend: str) -> Tensor:
     cfg = _config(activation, shape, K, activation_params, shape_params)
-    if backend == "triton":
-        return launch.forward(x, cfg)
-    return torch_composite.forward(x, cfg)
+    return _run_forward(x, cfg, backend)
 
 
 @_forward_op.register_fake
@@ -52,9 +63,7 @@ def _backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K:
                  activation_params: list[float], shape_params: list[float],
                  backend: str) -> Tensor:
     cfg = _config(activation, shape, K, activation_params, shape_params)
-    if backend == "triton":
-        return launch.backward(x, grad_output, cfg)
-    return torch_composite.backward(x, grad_output, cfg)
+    return _run_backward(x, grad_output, cfg, backend)
 
 
 @_backward_op.register_fake
@@ -75,6 +84,64 @@ def _backward(ctx, grad_output):
 
 
 _forward_op.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _EagerGAAF(torch.autograd.Function):
+    """The same computation as the custom ops, for eager mode only.
+
+    ``torch.library`` dispatch costs ~150 us per forward+backward on a CPU, as much as
+    the kernels themselves on an MNIST-sized layer; eager calls skip it. Under
+    ``torch.compile`` and export the custom ops are used (they are what the compiler
+    understands), and ``opcheck`` tests them.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+        ctx.save_for_backward(x)  # only x, as in the custom op
+        ctx.cfg, ctx.backend = cfg, backend
+        return _run_forward(x, cfg, backend)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (x,) = ctx.saved_tensors
+        return _run_backward(x, grad_output, ctx.cfg, ctx.backend), None, None
+
+
+def _apply_forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    if torch.compiler.is_compiling():
+        return _forward_op(x, *_op_args(cfg, backend))
+    return _EagerGAAF.apply(x, cfg, backend)
+
+
+def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    if torch.compiler.is_compiling():
+        return _backward_op(x, grad_output, *_op_args(cfg, backend))
+    return _run_backward(x, grad_output, cfg, backend)
+
+
+_resolved: dict = {}
+
+
+def _resolve(activation, shape, K, activation_params, shape_params) -> Resolved:
+    """``resolve`` memoized on its (hashable) arguments and the registry's generation."""
+    if torch.compiler.is_compiling():
+        return resolve(activation, shape, K=K, activation_params=activation_params,
+                       shape_params=shape_params)
+    try:
+        key = (activation, shape, K, generation(),
+               tuple(sorted((activation_params or {}).items())),
+               tuple(sorted((shape_params or {}).items())))
+        cfg = _resolved.get(key)
+    except TypeError:  # unhashable or unsortable arguments: no caching
+        key, cfg = None, None
+    if cfg is None:
+        cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                      shape_params=shape_params)
+        if key is not None:
+            if len(_resolved) > 1024:
+                _resolved.clear()
+            _resolved[key] = cfg
+    return cfg
 
 
 def select_backend(backend: str, x: Tensor) -> str:
@@ -111,9 +178,8 @@ def gaaf(
 ) -> Tensor:
     """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x)."""
     _check_tensor(x)
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params)
-    return _forward_op(x, *_op_args(cfg, select_backend(backend, x)))
+    cfg = _resolve(activation, shape, K, activation_params, shape_params)
+    return _apply_forward(x, cfg, select_backend(backend, x))
 
 
 def gaaf_backward(
@@ -136,9 +202,8 @@ def gaaf_backward(
             "x and grad_output must have the same shape, dtype and device; got "
             f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
             f"{tuple(grad_output.shape)}/{grad_output.dtype}/{grad_output.device}")
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params)
-    return _backward_op(x, grad_output, *_op_args(cfg, select_backend(backend, x)))
+    cfg = _resolve(activation, shape, K, activation_params, shape_params)
+    return _apply_backward(x, grad_output, cfg, select_backend(backend, x))
 
 
 class GAAF(nn.Module):
@@ -172,7 +237,7 @@ class GAAF(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_tensor(x)
-        return _forward_op(x, *_op_args(self.config, select_backend(self.backend, x)))
+        return _apply_forward(x, self.config, select_backend(self.backend, x))
 
     def extra_repr(self) -> str:
         cfg = self.config

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import torch
 
+from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
@@ -117,20 +118,21 @@ def _maybe_compiled(key, fn):
     return run
 
 
+_scalar_cache: dict = {}
+
+
 def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
-    values = [cfg.K, *cfg.activation_params, *cfg.shape_params]
-    return torch.tensor(values, dtype=torch.float64, device=device)
-
-
-def _keep_layout(result: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Outputs have the strides of ``torch.empty_like(x)``, as the fake kernel says."""
-    if result.stride() == like.stride():  # dense x: empty_like keeps its strides
-        return result
-    layout = torch.empty_like(like)
-    if result.stride() == layout.stride():
-        return result
-    layout.copy_(result)
-    return layout
+    """[K, activation params..., shape params...] as float64 on ``device``, cached: on a
+    GPU a fresh tensor per call would be a blocking host-to-device copy."""
+    key = (cfg, device)
+    scalars = _scalar_cache.get(key)
+    if scalars is None:
+        if len(_scalar_cache) > 256:
+            _scalar_cache.clear()
+        values = [cfg.K, *cfg.activation_params, *cfg.shape_params]
+        scalars = _scalar_cache[key] = torch.tensor(values, dtype=torch.float64,
+                                                    device=device)
+    return scalars
 
 
 def _numpy_only(cfg: Resolved) -> bool:
@@ -152,23 +154,27 @@ def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> t
 
 
 def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    layout = torch.empty_like(x)  # the output layout the fake kernel promises
     if x.numel() == 0:
-        return torch.empty_like(x)
+        return layout
     if _numpy_only(cfg):
-        return _keep_layout(_via_reference(reference_forward, x, cfg=cfg), x)
+        return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), layout)
+    # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
     run = _maybe_compiled(("forward", cfg.activation, cfg.shape, x.dtype), _forward_math)
-    y = run(x, _scalars(cfg, x.device), cfg.activation.value, cfg.shape.value,
-            len(cfg.activation_params), len(cfg.shape_params))
-    return _keep_layout(y, x)
+    y = run(flat(in_layout_of(x, layout)), _scalars(cfg, x.device), cfg.activation.value,
+            cfg.shape.value, len(cfg.activation_params), len(cfg.shape_params))
+    return unflat(y, layout)
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    layout = torch.empty_like(x)
     if x.numel() == 0:
-        return torch.empty_like(x)
+        return layout
     if _numpy_only(cfg):
-        return _keep_layout(_via_reference(reference_backward, x, grad_output, cfg=cfg), x)
+        return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
+                            layout)
     run = _maybe_compiled(("backward", cfg.activation, cfg.shape, x.dtype), _backward_math)
-    dx = run(x, grad_output, _scalars(cfg, x.device), cfg.activation.derivative,
-             cfg.shape.value, cfg.shape.derivative, len(cfg.activation_params),
-             len(cfg.shape_params))
-    return _keep_layout(dx, x)
+    dx = run(flat(in_layout_of(x, layout)), flat(in_layout_of(grad_output, layout)),
+             _scalars(cfg, x.device), cfg.activation.derivative, cfg.shape.value,
+             cfg.shape.derivative, len(cfg.activation_params), len(cfg.shape_params))
+    return unflat(dx, layout)

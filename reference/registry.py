@@ -67,6 +67,12 @@ class FunctionSpec:
 
 _ACTIVATIONS: dict[str, FunctionSpec] = {}
 _SHAPES: dict[str, FunctionSpec] = {}
+_generation = [0]  # bumped by every registration, so caches of resolved configs can tell
+
+
+def generation() -> int:
+    """A number that changes whenever a function is registered."""
+    return _generation[0]
 
 
 def _check_params(params: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
@@ -89,11 +95,13 @@ def add_activation(spec: FunctionSpec) -> FunctionSpec:
         )
     _SHAPES[spec.default_shape].resolve_params(dict(spec.default_shape_params))
     _ACTIVATIONS[spec.name] = spec
+    _generation[0] += 1
     return spec
 
 
 def add_shape(spec: FunctionSpec) -> FunctionSpec:
     _SHAPES[spec.name] = spec
+    _generation[0] += 1
     return spec
 
 

@@ -272,3 +272,27 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
     assert len([w for w in record if "eager" in str(w.message)]) == 1
     np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "mish"),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_reregistering_a_name_is_seen_by_the_next_call():
+    import triton
+
+    @triton.jit
+    def _identity(x):
+        return x
+
+    @triton.jit
+    def _one(x):
+        return x * 0 + 1
+
+    def register(scale):
+        gk.register_activation(
+            "rescaled_identity", triton_value=_identity, triton_derivative=_one,
+            numpy_value=lambda x: x * scale, numpy_derivative=lambda x: x * 0 + scale,
+            default_shape="none")
+
+    x = torch.tensor([2.0])
+    register(1.0)
+    assert gaaf(x, "rescaled_identity", backend="torch").item() == 2.0
+    register(3.0)
+    assert gaaf(x, "rescaled_identity", backend="torch").item() == 6.0

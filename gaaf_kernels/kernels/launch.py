@@ -13,6 +13,7 @@ from gaaf_kernels.reference.registry import MAX_PARAMS
 
 from ..registry import triton_functions
 from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
+from .layout import in_layout_of
 
 SUPPORTED_TORCH_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 GPU_BLOCK_SIZE = 1024
@@ -45,19 +46,6 @@ def check_device(x: torch.Tensor) -> None:
             "(slow, for testing), or use backend='torch' / 'auto'"
         )
     raise RuntimeError(f"the Triton backend does not support device {x.device}")
-
-
-def _in_layout_of(t: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
-    """``t`` itself when it already has ``layout``'s strides, else a copy in that layout.
-
-    ``layout`` comes from ``torch.empty_like`` and is dense, so equal strides mean that
-    ``t`` is dense too and both can be walked in the same memory order.
-    """
-    if t.stride() == layout.stride():
-        return t
-    copy = torch.empty_like(layout)
-    copy.copy_(t)
-    return copy
 
 
 def _padded(params: tuple[float, ...]) -> list[float]:
@@ -133,7 +121,7 @@ def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
     n = x.numel()
     if n == 0:
         return y
-    xd = _in_layout_of(x, y)
+    xd = in_layout_of(x, y)
     act_value, _ = triton_functions(cfg.activation)
     shape_value, _ = triton_functions(cfg.shape)
     options = _launch_options(n, x.dtype, block_size, force_int64)
@@ -158,8 +146,8 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
     n = x.numel()
     if n == 0:
         return dx
-    xd = _in_layout_of(x, dx)
-    dyd = _in_layout_of(grad_output, dx)
+    xd = in_layout_of(x, dx)
+    dyd = in_layout_of(grad_output, dx)
     _, act_derivative = triton_functions(cfg.activation)
     shape_value, shape_derivative = triton_functions(cfg.shape)
     options = _launch_options(n, x.dtype, block_size, force_int64)
