@@ -1,0 +1,72 @@
+"""GPU-only checks of the Triton path (run by scripts/gpu_check.sh on a CUDA machine)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import requires_cuda
+from gaaf_kernels import reference as ref
+from gaaf_kernels.adapters.torch import GAAF, gaaf
+from gaaf_kernels.kernels import launch
+from gaaf_kernels.verify import compare, reference_on, sample_inputs
+
+pytestmark = [pytest.mark.gpu, requires_cuda]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32,
+                                   torch.float64], ids=str)
+@pytest.mark.parametrize("activation", ["tanh", "relu", "gelu", "softplus"])
+def test_cuda_matches_reference(activation, dtype):
+    x = sample_inputs(dtype, n=1 << 14)
+    dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(2)).to(dtype)
+    cfg = ref.resolve(activation)
+    kwargs = {"activation": activation}
+    assert compare(launch.forward(x.cuda(), cfg).cpu(),
+                   reference_on(ref.forward, x, cfg_kwargs=kwargs))[2]
+    assert compare(launch.backward(x.cuda(), dy.cuda(), cfg).cpu(),
+                   reference_on(ref.backward, x, dy, cfg_kwargs=kwargs))[2]
+
+
+def test_runs_on_the_current_stream():
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        x = torch.zeros(1 << 24, device="cuda")
+        for _ in range(20):  # keep the stream busy: a launch elsewhere would race
+            x.add_(0.05)
+        y = gaaf(x, "tanh")
+    stream.synchronize()
+    want = ref.forward(np.array([np.float32(0.05) * 20], np.float32), "tanh")[0]
+    assert abs(y[-1].item() - float(want)) < 1e-4
+
+
+def test_channels_last_on_cuda_keeps_strides():
+    x = torch.randn(8, 16, 32, 32, device="cuda").to(memory_format=torch.channels_last)
+    y = gaaf(x, "relu")
+    assert y.stride() == x.stride()
+    np.testing.assert_allclose(y.cpu().numpy(), ref.forward(x.cpu().numpy(), "relu"),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_torch_compile_on_cuda():
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), GAAF("gelu")).cuda()
+    x = torch.randn(32, 64, device="cuda")
+    torch.testing.assert_close(torch.compile(model, fullgraph=True)(x), model(x))
+
+
+def test_two_to_the_31_elements_use_64_bit_offsets():
+    n = 2**31 + 1000
+    free, _ = torch.cuda.mem_get_info()
+    if free < 3 * n * 2 + (1 << 30):
+        pytest.skip(f"needs {3 * n * 2 / 2**30:.0f} GiB of free GPU memory")
+    x = torch.empty(n, dtype=torch.float16, device="cuda")
+    x[:-4096].fill_(0.5)
+    tail = sample_inputs(torch.float16, n=1024)[:4096]
+    x[-tail.numel():] = tail.cuda()
+    cfg = ref.resolve("tanh")
+    y = launch.forward(x, cfg)
+    torch.cuda.synchronize()
+    want_tail = reference_on(ref.forward, tail, cfg_kwargs={"activation": "tanh"})
+    assert compare(y[-tail.numel():].cpu(), want_tail)[2]  # the last elements, past 2^31
+    assert y[0].item() == y[2**31 - 1].item()
+    del x, y
+    torch.cuda.empty_cache()
