@@ -1,0 +1,106 @@
+"""Run records: the run directory layout, atomic writes, versions and machine details.
+
+Layout (stable; ``gaaf analyze`` reads it)::
+
+    <out>/<task>/<variant>/seed<N>/
+        record.json     config, protocol, versions, device, per-epoch metrics, final metrics
+        checkpoint.pt   latest full training state (model, optimizer, RNG states, history)
+        model.pt        state_dict of the converged (best-validation) weights
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["RECORD", "CHECKPOINT", "MODEL", "run_dir", "write_json_atomic", "save_atomic",
+           "read_record", "versions", "machine"]
+
+RECORD, CHECKPOINT, MODEL = "record.json", "checkpoint.pt", "model.pt"
+RECORD_VERSION = 1
+
+
+def run_dir(out: str | Path, task: str, variant: str, seed: int) -> Path:
+    """``<out>/<task>/<variant>/seed<N>``."""
+    return Path(out) / task / variant / f"seed{seed}"
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write JSON to a temp file beside ``path``, fsync, then rename over ``path``."""
+    data = (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode()
+    _atomic(Path(path), lambda fh: fh.write(data))
+
+
+def save_atomic(path: str | Path, obj: Any) -> None:
+    """``torch.save`` atomically (a crash leaves the previous file intact)."""
+    _atomic(Path(path), lambda fh: torch.save(obj, fh))
+
+
+def read_record(path: str | Path) -> dict | None:
+    """The record in a run directory (or at a path), or None if absent or unreadable."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RECORD
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    import numpy
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "triton": _version("triton"), "numpy": numpy.__version__,
+            "gaaf_kernels": _version("gaaf-kernels")}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    info: dict[str, Any] = {"device": str(device), "cpu_model": cpu_model(),
+                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                            "platform": platform.platform(), "hostname": platform.node(),
+                            "argv": sys.argv}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info

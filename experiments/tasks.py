@@ -1,0 +1,97 @@
+"""The experiment tasks and their protocols (what the paper says, and our choices where it
+is silent). Every field of :class:`Protocol` is written into each run's ``record.json``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+__all__ = ["TASKS", "PUBLIC_TASKS", "Protocol", "Task", "get_task"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Training protocol of a task. See docs/reproduction.md for why each value."""
+
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    max_epochs: int = 50
+    patience: int = 10  # stop after this many epochs without a new best validation accuracy
+    val_fraction: float = 1 / 6  # last part of the training set held out (MNIST: 10000)
+    augment: str = "none"  # "none" or "crop-flip" (4-pixel pad + random crop, h-flip)
+    normalize: str = "none"  # "none" (pixels in [0, 1]) or "channel" (train mean/std)
+    init: str = "glorot-uniform"  # or "kaiming-normal"
+    convergence: str = (
+        "converged epoch = epoch of the best validation accuracy (first one on ties); "
+        "training stops after `patience` epochs without improvement or at `max_epochs`; "
+        "the reported test accuracy is that of the converged epoch's weights"
+    )
+    flush_denormal: bool = True
+    eval_batch_size: int = 1000
+    grad_clip: float | None = None  # max global gradient norm (None: no clipping)
+
+    def to_dict(self) -> dict:
+        """The fields, without those that are None (absent = not used)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A dataset, an architecture and its variants."""
+
+    name: str
+    dataset: str  # a name for data.load_dataset, or "tiny" (synthetic, generated)
+    arch: str  # "mlp", "vgg" or "svhn-cnn"
+    in_shape: tuple[int, int, int]
+    num_classes: int
+    variants: tuple[str, ...]
+    widths: tuple[int, ...] = (512, 256, 256)  # hidden dense widths (MLP)
+    protocol: Protocol = field(default_factory=Protocol)
+    hidden: bool = False  # test-only tasks, not listed in help
+    description: str = ""
+
+
+_MLP_VARIANTS = ("base", "dropout", "gaaf")
+_CNN_VARIANTS = ("base", "bn", "gaaf", "bn-gaaf")
+# grad_clip: GAAF's ReLU shape sigmoid(x + 4) adds ~1 to the derivative wherever x > -4, so
+# without BN the gradient grows ~2x per layer and SGD at lr 0.01 diverges (NaN in the first
+# epoch); clipping the global norm at 5 for every variant keeps the comparison fair.
+_CNN_PROTOCOL = Protocol(lr=0.01, weight_decay=5e-4, max_epochs=60, patience=10,
+                         val_fraction=0.1, normalize="channel", init="kaiming-normal",
+                         grad_clip=5.0)
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task("mnist-mlp", "mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS,
+             description="MNIST, MLP 784-512-256-256-10, tanh (Table 4)"),
+        Task("fashion-mlp", "fashion-mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS,
+             description="Fashion-MNIST, the MNIST MLP protocol"),
+        Task("cifar10-vgg", "cifar10", "vgg", (3, 32, 32), 10, _CNN_VARIANTS, (512, 512),
+             replace(_CNN_PROTOCOL, augment="crop-flip"),
+             description="CIFAR-10, VGG16 minus its last three conv layers (Table 5)"),
+        Task("cifar100-vgg", "cifar100", "vgg", (3, 32, 32), 100, _CNN_VARIANTS, (512, 512),
+             replace(_CNN_PROTOCOL, augment="crop-flip"),
+             description="CIFAR-100, VGG16 minus its last three conv layers (Table 5)"),
+        Task("svhn-cnn", "svhn", "svhn-cnn", (3, 32, 32), 10, _CNN_VARIANTS, (512, 256),
+             _CNN_PROTOCOL,
+             description="SVHN, 4 conv (max-pool after every second) + 3 dense (Table 5)"),
+        Task("fashion-cnn", "fashion-mnist", "svhn-cnn", (1, 28, 28), 10, _CNN_VARIANTS, (512, 256),
+             replace(_CNN_PROTOCOL, val_fraction=1 / 6),
+             description="Fashion-MNIST, the SVHN CNN protocol"),
+        Task("tiny-mlp", "tiny", "mlp", (1, 4, 4), 4, _MLP_VARIANTS, (16, 16, 16),
+             Protocol(lr=0.05, batch_size=32, max_epochs=3, patience=2, val_fraction=0.25),
+             hidden=True, description="synthetic random data, for tests"),
+    )
+}
+PUBLIC_TASKS = tuple(name for name, t in TASKS.items() if not t.hidden)
+
+
+def get_task(name: str) -> Task:
+    """The task called ``name``; ``KeyError`` with the valid names otherwise."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r}; choose from {', '.join(PUBLIC_TASKS)}") from None

@@ -1,0 +1,33 @@
+"""``reproduce``: runs every variant and seed, skips finished runs, writes table and PNG."""
+
+from __future__ import annotations
+
+from gaaf_kernels.experiments import records
+from gaaf_kernels.experiments.reproduce import reproduce
+
+
+def test_reproduce_skips_finished_runs_and_writes_the_table(tmp_path, capsys):
+    out, res = tmp_path / "runs", tmp_path / "results"
+    kw = dict(seeds=2, tasks=["tiny-mlp"], epochs=2, out=out, results_dir=res, threads=1,
+              progress=False)
+    assert reproduce("table4", **kw) == 0
+    dirs = [records.run_dir(out, "tiny-mlp", v, s) for s in (0, 1)
+            for v in ("base", "dropout", "gaaf")]
+    assert all(records.read_record(d)["status"] == "finished" for d in dirs)
+    table = (res / "table4-tiny-mlp.md").read_text()
+    assert (res / "table4-tiny-mlp.png").stat().st_size > 1000
+    for row in ("| Base Model | tanh |", "| +Dropout | tanh |", "| +GAAF | GAAF |"):
+        assert row in table
+    assert table.count("| 2 |") == 3  # two runs per variant
+    assert table in capsys.readouterr().out
+
+    before = {d: (d / "record.json").stat().st_mtime_ns for d in dirs}
+    for f in dirs[4].iterdir():  # "lose" one run
+        f.unlink()
+    assert reproduce("table4", **kw) == 0
+    err = capsys.readouterr().err
+    assert err.count("finished, skipped") == 5
+    for d in dirs:
+        changed = (d / "record.json").stat().st_mtime_ns != before[d]
+        assert changed == (d == dirs[4]), d
+    assert records.read_record(dirs[4])["status"] == "finished"
