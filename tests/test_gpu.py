@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import requires_cuda
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters.torch import GAAF, gaaf
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.verify import compare, reference_on, sample_inputs
+from support import requires_cuda
 
 pytestmark = [pytest.mark.gpu, requires_cuda]
 

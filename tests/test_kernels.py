@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import gaaf_kernels as gk
-from conftest import ALL_DTYPES, kernel_device, requires_triton
 from gaaf_kernels import reference as ref
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.verify import TOLERANCES, compare, reference_on, sample_inputs
+from support import ALL_DTYPES, kernel_device, requires_triton
 
 pytestmark = requires_triton
 DEV = kernel_device()

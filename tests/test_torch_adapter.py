@@ -6,9 +6,9 @@ import torch
 from torch.library import opcheck
 
 import gaaf_kernels as gk
-from conftest import requires_triton
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters.torch import GAAF, gaaf, gaaf_backward
+from support import requires_triton
 
 FORWARD = torch.ops.gaaf_kernels.forward.default
 BACKWARD = torch.ops.gaaf_kernels.backward.default
