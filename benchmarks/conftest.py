@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from benchlib import TensorCache
 
 HERE = Path(__file__).resolve().parent

@@ -11,6 +11,7 @@ shared CI machine are not a test.
 from __future__ import annotations
 
 import pytest
+
 from benchlib import contender_fn, describe, record_bandwidth, run_pass
 
 GROUP = "cpu fwdbwd float32 1e7 (target)"

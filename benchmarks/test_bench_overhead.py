@@ -10,6 +10,7 @@ The floor of each group is ``torch.tanh``; ``ratio_to_floor`` is the overhead ra
 from __future__ import annotations
 
 import pytest
+
 from benchlib import contender_fn, describe, record_bandwidth, run_pass
 
 CASES = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from benchlib import ACTIVATIONS, contender_fn, describe, record_bandwidth, run_pass, synchronizer
 
 SUITE_SIZES = ("128x512", "128x64x32x32", "2^24", "2^28")
