@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-import gaaf_kernels as gk
 from gaaf_kernels import reference as ref
 from gaaf_kernels.kernels import launch
+from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
 from gaaf_kernels.verify import TOLERANCES, compare, reference_on, sample_inputs
 from support import ALL_DTYPES, kernel_device, requires_triton
 
@@ -37,8 +37,8 @@ def check_against_reference(x: torch.Tensor, activation="tanh", shape=None, **kw
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=str)
-@pytest.mark.parametrize("shape", gk.shapes())
-@pytest.mark.parametrize("activation", gk.activations())
+@pytest.mark.parametrize("shape", BUILTIN_SHAPES)
+@pytest.mark.parametrize("activation", BUILTIN_ACTIVATIONS)
 def test_catalogue_matches_reference(activation, shape, dtype):
     check_against_reference(sample_inputs(dtype, n=512), activation, shape)
 
