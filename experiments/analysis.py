@@ -154,6 +154,7 @@ class RunStats:
     mean_abs_net: list[float]
     grad_mean: list[float] | None = None
     grad_steps: int | None = None
+    grad_cumulative: list[dict] = field(default_factory=list)  # per epoch: sum, steps
     net_variance: list[float] | None = None
     variance_epoch: int | None = None
     recording_partial: bool = False
@@ -170,6 +171,8 @@ def _recorded(run: Run, stats: RunStats) -> None:
     final = run.record["final"]
     last = a["epochs"][-1]
     stats.grad_mean, stats.grad_steps = last["grad_mean"], last["grad_steps"]
+    stats.grad_cumulative = [{"epoch": e["epoch"], "steps": e["grad_steps"],
+                              "sum": e["grad_sum"]} for e in a["epochs"]]
     if last["epoch"] != final["epochs_run"]:
         stats.notes.append(f"{run.path}: gradients recorded up to epoch {last['epoch']} of "
                            f"{final['epochs_run']}")

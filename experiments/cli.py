@@ -11,6 +11,13 @@ import argparse
 import os
 import sys
 
+from .analyze_cli import (
+    add_analyze_command,
+    add_recording_arguments,
+    close_callbacks,
+    recording_callbacks,
+)
+
 __all__ = ["add_commands", "add_train_arguments", "cmd_train", "cmd_reproduce", "cmd_data"]
 
 TABLES = ("table4", "table5")
@@ -37,6 +44,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-limit", type=int, default=None,
                    help="use only the first N training examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_recording_arguments(p)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -75,6 +83,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--data-dir", default=None)
     d.set_defaults(func=cmd_data)
 
+    add_analyze_command(subparsers)
+
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import DatasetNotFoundError
@@ -86,7 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                     progress=not args.no_progress)
     try:
         check_config(cfg)
-        record = train(cfg)
+        callbacks = recording_callbacks(args, cfg)
+        try:
+            record = train(cfg, callbacks=callbacks)
+        finally:
+            close_callbacks(callbacks)
     except HarnessError as exc:
         return _error(str(exc))
     except DatasetNotFoundError as exc:

@@ -111,8 +111,7 @@ class GradientRecorder:
         if any(p is None for p in self._pending):
             return  # no complete backward pass since the last step
         assert self.sums is not None
-        step = torch.stack([p.double() for p in self._pending]).cpu()  # type: ignore[union-attr]
-        self.sums += step
+        self.sums += torch.stack(self._pending).cpu()  # type: ignore[arg-type]  # float64 sum
         self.steps += 1
         self._pending = [None] * len(self._pending)
 

@@ -4,6 +4,7 @@ from tiny recorded runs; bad arguments give one ``gaaf: ...`` line and exit 2.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -117,9 +118,13 @@ def test_analyze_writes_every_table_and_figure(tiny_runs, tmp_path, capsys):
     md = (report_dir / "analysis.md").read_text()
     for text in ["## Table 1", "## Table 2", "## Table 3", "## Figure 1", "## Figure 4",
                  "/ 174", "5.83e-04", "1.15e-03", "1.97", "Reading", "With dropout (n=2",
-                 "(n=2)", *(f"]({n})" for n in FIGURES.values())]:
+                 "(n=2)", "over the first 3 epochs", *(f"]({n})" for n in FIGURES.values())]:
         assert text in md, text
     assert "not measured" not in md
+    for block in md.split("\n\n"):  # every markdown table keeps its column count
+        rows = [r for r in block.splitlines() if r.startswith("|")]
+        cols = {len(re.findall(r"(?<!\\)\|", r)) for r in rows}
+        assert len(cols) <= 1, block
     res = json.loads((report_dir / "results.json").read_text())
     assert res["meta"]["test_examples"] == 40
     drop = res["variants"]["dropout"]
