@@ -185,3 +185,11 @@ def test_without_interpreter_import_works_and_triton_backend_explains():
         pytest.skip("a CUDA device is present, so the CPU-without-interpreter path is moot")
     assert "RuntimeError: the Triton backend needs a CUDA tensor" in done.stdout
     assert "TRITON_INTERPRET=1" in done.stdout
+
+
+def test_backward_rejects_mismatched_grad_output():
+    x = torch.randn(4).to(DEV)
+    with pytest.raises(ValueError, match="same shape, dtype and device"):
+        launch.backward(x, torch.randn(4, dtype=torch.float64).to(DEV), config())
+    with pytest.raises(ValueError, match="same shape, dtype and device"):
+        launch.backward(x, torch.randn(5).to(DEV), config())

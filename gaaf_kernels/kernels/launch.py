@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -85,15 +86,7 @@ def _device_guard(x: torch.Tensor):
     # Triton launches on the current stream of the current device: make that x's.
     if x.device.type == "cuda":
         return torch.cuda.device(x.device)
-    return _NullContext()
-
-
-class _NullContext:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+    return contextlib.nullcontext()
 
 
 def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") -> torch.Tensor:
@@ -112,53 +105,50 @@ def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") ->
     return out
 
 
-def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
-            block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
-    """Fused GAAF forward; the output keeps x's strides when x is dense."""
+def _launch(kernel, x: torch.Tensor, inputs: list[torch.Tensor], out: torch.Tensor | None,
+            cfg: Resolved, functions: dict, block_size: int | None,
+            force_int64: bool) -> torch.Tensor:
+    """Run ``kernel`` over ``inputs`` (read in the output's memory order) into the output."""
     check_dtype(x.dtype)
     check_device(x)
-    y = output_like(x, out)
+    result = output_like(x, out)
     n = x.numel()
     if n == 0:
-        return y
-    xd = in_layout_of(x, y)
-    act_value, _ = triton_functions(cfg.activation)
-    shape_value, _ = triton_functions(cfg.shape)
+        return result
+    pointers = [_bits(in_layout_of(t, result)) for t in inputs] + [_bits(result)]
     options = _launch_options(n, x.dtype, block_size, force_int64)
     grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
     with _device_guard(x):
-        gaaf_forward_kernel[grid](
-            _bits(xd), _bits(y), n, cfg.K,
-            *_padded(cfg.activation_params), *_padded(cfg.shape_params),
-            ACTIVATION=act_value, N_ACTIVATION_PARAMS=len(cfg.activation_params),
-            SHAPE=shape_value, N_SHAPE_PARAMS=len(cfg.shape_params), **options,
+        kernel[grid](
+            *pointers, n, cfg.K, *_padded(cfg.activation_params), *_padded(cfg.shape_params),
+            N_ACTIVATION_PARAMS=len(cfg.activation_params),
+            N_SHAPE_PARAMS=len(cfg.shape_params), **functions, **options,
         )
-    return y
+    return result
+
+
+def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
+            block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
+    """Fused GAAF forward; the output keeps x's strides when x is dense."""
+    act_value, _ = triton_functions(cfg.activation)
+    shape_value, _ = triton_functions(cfg.shape)
+    return _launch(gaaf_forward_kernel, x, [x], out, cfg,
+                   {"ACTIVATION": act_value, "SHAPE": shape_value}, block_size, force_int64)
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
              out: torch.Tensor | None = None, block_size: int | None = None,
              force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
-    check_dtype(x.dtype)
-    check_device(x)
-    dx = output_like(x, out)
-    n = x.numel()
-    if n == 0:
-        return dx
-    xd = in_layout_of(x, dx)
-    dyd = in_layout_of(grad_output, dx)
+    if (grad_output.shape != x.shape or grad_output.dtype != x.dtype
+            or grad_output.device != x.device):
+        raise ValueError(
+            "x and grad_output must have the same shape, dtype and device; got "
+            f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
+            f"{tuple(grad_output.shape)}/{grad_output.dtype}/{grad_output.device}")
     _, act_derivative = triton_functions(cfg.activation)
     shape_value, shape_derivative = triton_functions(cfg.shape)
-    options = _launch_options(n, x.dtype, block_size, force_int64)
-    grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
-    with _device_guard(x):
-        gaaf_backward_kernel[grid](
-            _bits(xd), _bits(dyd), _bits(dx), n, cfg.K,
-            *_padded(cfg.activation_params), *_padded(cfg.shape_params),
-            ACTIVATION_DERIVATIVE=act_derivative,
-            N_ACTIVATION_PARAMS=len(cfg.activation_params),
-            SHAPE=shape_value, SHAPE_DERIVATIVE=shape_derivative,
-            N_SHAPE_PARAMS=len(cfg.shape_params), **options,
-        )
-    return dx
+    functions = {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
+                 "SHAPE_DERIVATIVE": shape_derivative}
+    return _launch(gaaf_backward_kernel, x, [x, grad_output], out, cfg, functions,
+                   block_size, force_int64)
