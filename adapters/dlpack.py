@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import resolve
 
 from . import torch as torch_adapter
@@ -84,11 +85,7 @@ def run(
     args = [xt]
     if kind == "backward":
         gt = import_array(grad_output, "grad_output", library, make_contiguous)
-        if gt.shape != xt.shape or gt.dtype != xt.dtype or gt.device != xt.device:
-            raise ValueError(
-                "x and grad_output must have the same shape, dtype and device; got "
-                f"{tuple(xt.shape)}/{xt.dtype}/{xt.device} and "
-                f"{tuple(gt.shape)}/{gt.dtype}/{gt.device}")
+        check_like(xt, gt)
         args.append(gt)
     out_tensor = None
     if out is not None:  # checked before any work is done

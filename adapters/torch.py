@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gaaf_kernels.kernels import launch
+from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import Resolved, get_activation, get_shape, resolve
 from gaaf_kernels.reference.registry import generation
 
@@ -196,12 +197,7 @@ def gaaf_backward(
     """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation)."""
     _check_tensor(x)
     _check_tensor(grad_output, "grad_output")
-    if (grad_output.shape != x.shape or grad_output.dtype != x.dtype
-            or grad_output.device != x.device):
-        raise ValueError(
-            "x and grad_output must have the same shape, dtype and device; got "
-            f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
-            f"{tuple(grad_output.shape)}/{grad_output.dtype}/{grad_output.device}")
+    check_like(x, grad_output)
     cfg = _resolve(activation, shape, K, activation_params, shape_params)
     return _apply_backward(x, grad_output, cfg, select_backend(backend, x))
 

@@ -14,7 +14,7 @@ from gaaf_kernels.reference.registry import MAX_PARAMS
 
 from ..registry import triton_functions
 from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
-from .layout import in_layout_of
+from .layout import check_like, in_layout_of
 
 SUPPORTED_TORCH_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 GPU_BLOCK_SIZE = 1024
@@ -94,10 +94,7 @@ def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") ->
     layout = torch.empty_like(x)
     if out is None:
         return layout
-    if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
-        raise ValueError(
-            f"{name} must match x in shape, dtype and device; got {tuple(out.shape)}/"
-            f"{out.dtype}/{out.device} for x {tuple(x.shape)}/{x.dtype}/{x.device}")
+    check_like(x, out, name)
     if out.stride() != layout.stride():
         raise ValueError(
             f"{name} must be dense with the strides of torch.empty_like(x) "
@@ -140,12 +137,7 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
              out: torch.Tensor | None = None, block_size: int | None = None,
              force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
-    if (grad_output.shape != x.shape or grad_output.dtype != x.dtype
-            or grad_output.device != x.device):
-        raise ValueError(
-            "x and grad_output must have the same shape, dtype and device; got "
-            f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
-            f"{tuple(grad_output.shape)}/{grad_output.dtype}/{grad_output.device}")
+    check_like(x, grad_output)
     _, act_derivative = triton_functions(cfg.activation)
     shape_value, shape_derivative = triton_functions(cfg.shape)
     functions = {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,

@@ -34,3 +34,12 @@ def flat(t: torch.Tensor) -> torch.Tensor:
 def unflat(flat_result: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
     """A fresh 1-d result seen with ``layout``'s shape and strides (no copy)."""
     return flat_result.as_strided(layout.shape, layout.stride())
+
+
+def check_like(x: torch.Tensor, other: torch.Tensor, name: str = "grad_output") -> None:
+    """``other`` must have x's shape, dtype and device (never converted silently)."""
+    if other.shape != x.shape or other.dtype != x.dtype or other.device != x.device:
+        raise ValueError(
+            f"x and {name} must have the same shape, dtype and device; got "
+            f"{tuple(x.shape)}/{x.dtype}/{x.device} and "
+            f"{tuple(other.shape)}/{other.dtype}/{other.device}")
