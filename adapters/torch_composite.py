@@ -95,7 +95,6 @@ def _own_code(fn, key):
 
 def _maybe_compiled(key, fn):
     """``torch.compile(fn)`` once per key; eager after a failure (warned once)."""
-    global _warned
     if not compile_enabled() or key in _failed:
         return fn
     if key not in _compiled:

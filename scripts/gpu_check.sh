@@ -84,22 +84,30 @@ record() { # NAME RC SECONDS [NOTE]
 }
 
 # run_step NAME CAP LOGFILE CMD...: run CMD under timeout, output to LOGFILE and stdout.
+# step_begin NAME CAP LABEL CMD...: sets STEP_LIMIT; returns 1 (step recorded as skipped
+# or as a dry run) when the command must not run.
+step_begin() {
+    local name=$1 cap=$2 label=$3
+    shift 3
+    STEP_LIMIT=$(limit_for "$cap")
+    if ((STEP_LIMIT < 5)); then
+        record "$name" skip 0 "out of time"
+        return 1
+    fi
+    log "$name ($label${STEP_LIMIT}s): $*"
+    if [[ $DRY == 1 ]]; then
+        record "$name" 0 0 "dry run"
+        return 1
+    fi
+}
+
 run_step() {
     local name=$1 cap=$2 logfile=$3
     shift 3
-    local limit t0 rc
-    limit=$(limit_for "$cap")
-    if ((limit < 5)); then
-        record "$name" skip 0 "out of time"
-        return
-    fi
-    log "$name (timeout ${limit}s): $*"
-    if [[ $DRY == 1 ]]; then
-        record "$name" 0 0 "dry run"
-        return
-    fi
+    local t0 rc
+    step_begin "$name" "$cap" "timeout " "$@" || return
     t0=$SECONDS
-    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$logfile"
+    timeout --kill-after=10 "$STEP_LIMIT" "$@" 2>&1 | tee "$logfile"
     rc=${PIPESTATUS[0]}
     record "$name" "$rc" "$((SECONDS - t0))"
 }
@@ -109,19 +117,9 @@ declare -A BG_PID BG_T0
 start_bg() {
     local name=$1 cap=$2 logfile=$3
     shift 3
-    local limit
-    limit=$(limit_for "$cap")
-    if ((limit < 5)); then
-        record "$name" skip 0 "out of time"
-        return
-    fi
-    log "$name (background, timeout ${limit}s): $*"
-    if [[ $DRY == 1 ]]; then
-        record "$name" 0 0 "dry run"
-        return
-    fi
+    step_begin "$name" "$cap" "background, timeout " "$@" || return
     BG_T0[$name]=$SECONDS
-    timeout --kill-after=10 "$limit" "$@" >"$logfile" 2>&1 &
+    timeout --kill-after=10 "$STEP_LIMIT" "$@" >"$logfile" 2>&1 &
     BG_PID[$name]=$!
 }
 finish_bg() {

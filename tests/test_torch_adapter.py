@@ -64,17 +64,22 @@ def test_backward_saves_only_x():
     assert x.grad is not None
 
 
+def assert_autograd_matches_reference(x, dy, activation, **kwargs):
+    """gaaf() forward and its autograd gradient against the float32 reference."""
+    y = gaaf(x, activation, **kwargs)
+    y.backward(dy)
+    xs = x.detach().numpy()
+    np.testing.assert_allclose(y.detach().numpy(), ref.forward(xs, activation),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), ref.backward(xs, dy.numpy(), activation),
+                               rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_autograd_matches_reference(backend):
     x = away_from_jumps(64, 1e4, torch.float32).requires_grad_()
     dy = torch.randn(64)
-    y = gaaf(x, "gelu", backend=backend)
-    y.backward(dy)
-    np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "gelu"),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(x.grad.numpy(),
-                               ref.backward(x.detach().numpy(), dy.numpy(), "gelu"),
-                               rtol=1e-5, atol=1e-6)
+    assert_autograd_matches_reference(x, dy, "gelu", backend=backend)
 
 
 PLAIN = {
@@ -121,14 +126,7 @@ def test_torch_compile_fullgraph_on_cpu():
 def test_fused_cpu_path_compiles_and_matches_reference(monkeypatch):
     monkeypatch.setenv("GAAF_COMPILE", "1")
     x = away_from_jumps(1000, 1e4, torch.float32, seed=5).requires_grad_()
-    y = gaaf(x, "silu")
-    dy = torch.randn(1000)
-    y.backward(dy)
-    np.testing.assert_allclose(y.detach().numpy(), ref.forward(x.detach().numpy(), "silu"),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(x.grad.numpy(),
-                               ref.backward(x.detach().numpy(), dy.numpy(), "silu"),
-                               rtol=1e-5, atol=1e-6)
+    assert_autograd_matches_reference(x, torch.randn(1000), "silu")
     from gaaf_kernels.adapters import torch_composite
 
     key = ("forward", ref.get_activation("silu"), ref.get_shape("shifted_sigmoid"),
