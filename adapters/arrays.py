@@ -4,8 +4,8 @@ The result is the same kind of array as the input, on the same device:
 
 * torch tensors go to the PyTorch adapter (differentiable);
 * NumPy arrays are viewed as CPU tensors without a copy and take the fused PyTorch CPU
-  path (bfloat16 arrays from ``ml_dtypes``, which DLPack cannot carry, take the NumPy
-  reference);
+  path; they take the NumPy reference where PyTorch is not installed, and when they are
+  bfloat16 (``ml_dtypes``), which DLPack cannot carry;
 * CuPy arrays go through the CuPy adapter (zero-copy, CuPy's current stream);
 * any other array exporting DLPack on a CUDA device (JAX, ...) goes to the Triton
   kernels through ``torch.from_dlpack`` and comes back through its library's
@@ -22,8 +22,9 @@ import numpy as np
 
 from gaaf_kernels import reference
 
-from . import dlpack
-
+# DLPack device types (dlpack.h: kDLCPU, kDLCUDA); kept here so that this module
+# imports without PyTorch.
+DLPACK_CPU, DLPACK_CUDA = 1, 2
 SUPPORTED_KINDS = "torch.Tensor, numpy.ndarray, cupy.ndarray, or a CUDA array exporting DLPack"
 
 
@@ -36,7 +37,7 @@ def _kind(x) -> str:
     if type(x).__module__.split(".")[0] == "cupy":
         return "cupy"
     if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
-        if x.__dlpack_device__()[0] == dlpack.DLPACK_CUDA:
+        if x.__dlpack_device__()[0] == DLPACK_CUDA:
             return "dlpack-cuda"
     raise TypeError(f"unsupported array type {type(x).__module__}.{type(x).__name__}; "
                     f"GAAF accepts {SUPPORTED_KINDS}")
@@ -52,6 +53,20 @@ def _library_from_dlpack(x):
     return module.from_dlpack
 
 
+def _torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _numpy_reference(kind: str, x: np.ndarray, grad_output, **cfg) -> np.ndarray:
+    if kind == "forward":
+        return reference.forward(x, **cfg)
+    return reference.backward(x, np.asarray(grad_output), **cfg)
+
+
 def _call(kind: str, x, grad_output, **cfg):
     which = _kind(x)
     if grad_output is not None and _kind(grad_output) != which:
@@ -64,10 +79,11 @@ def _call(kind: str, x, grad_output, **cfg):
         return torch_adapter.gaaf_backward(x, grad_output, **cfg)
     if which == "numpy":
         x = np.asarray(x)
-        if dlpack.dtype_name(x) == "bfloat16":  # NumPy cannot hand bfloat16 to torch
-            if kind == "forward":
-                return reference.forward(x, **cfg)
-            return reference.backward(x, np.asarray(grad_output), **cfg)
+        # DLPack cannot carry ml_dtypes' bfloat16, and without PyTorch there is no fused path.
+        if x.dtype.name == "bfloat16" or not _torch_available():
+            return _numpy_reference(kind, x, grad_output, **cfg)
+        from . import dlpack
+
         if grad_output is not None:
             grad_output = np.asarray(grad_output)
         return dlpack.run(kind, x, grad_output, library="NumPy", from_dlpack=np.from_dlpack,
@@ -78,6 +94,8 @@ def _call(kind: str, x, grad_output, **cfg):
         if kind == "forward":
             return cupy_adapter.forward(x, **cfg)
         return cupy_adapter.backward(x, grad_output, **cfg)
+    from . import dlpack
+
     return dlpack.run(kind, x, grad_output, library=type(x).__module__.split(".")[0],
                       from_dlpack=_library_from_dlpack(x), make_contiguous=None, **cfg)
 

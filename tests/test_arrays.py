@@ -1,6 +1,8 @@
 """Array-agnostic entry points and the DLPack path, with NumPy standing in for CuPy."""
 
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import ml_dtypes
@@ -12,6 +14,7 @@ import gaaf_kernels as gk
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters import arrays, dlpack
 from gaaf_kernels.adapters import cupy as gaaf_cupy
+from gaaf_kernels.kernels.launch import interpreting
 
 ROOT = Path(__file__).resolve().parent.parent
 TOL = {np.float16: dict(rtol=2e-3, atol=1e-5), np.float32: dict(rtol=1e-5, atol=1e-6),
@@ -140,11 +143,11 @@ def test_cuda_dlpack_objects_are_recognised():
             raise AssertionError("not called")
 
         def __dlpack_device__(self):
-            return (dlpack.DLPACK_CUDA, 0)
+            return (arrays.DLPACK_CUDA, 0)
 
     class FakeCpuArray(FakeCudaArray):
         def __dlpack_device__(self):
-            return (dlpack.DLPACK_CPU, 0)
+            return (arrays.DLPACK_CPU, 0)
 
     assert arrays._kind(FakeCudaArray()) == "dlpack-cuda"
     with pytest.raises(TypeError, match="unsupported array type"):
@@ -157,3 +160,46 @@ def test_cupy_mlp_example_learns_on_numpy():
     example = runpy.run_path(str(ROOT / "examples" / "cupy_mlp.py"))
     losses = example["train"](steps=30, xp=np)
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.skipif(not interpreting(), reason="NumPy arrays reach the Triton kernels "
+                    "only under TRITON_INTERPRET=1 (set by the Makefile)")
+def test_out_is_written_by_the_kernel_itself(monkeypatch):
+    """On the Triton path (CUDA; here the interpreter) ``out`` is the kernel's output."""
+    from gaaf_kernels.adapters import torch as torch_adapter
+
+    monkeypatch.setattr(torch_adapter, "select_backend", lambda backend, x: "triton")
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("out was filled by a copy, not by the kernel")
+
+    monkeypatch.setattr(torch.Tensor, "copy_", no_copy)
+    x, dy = sample(), sample(seed=1)
+    out = np.full_like(x, np.nan)
+    assert gaaf_cupy.forward(x, "elu", out=out) is out
+    np.testing.assert_allclose(out, ref.forward(x, "elu"), rtol=1e-5, atol=1e-6)
+    dout = np.full_like(x, np.nan)
+    assert gaaf_cupy.backward(x, dy, "elu", out=dout) is dout
+    np.testing.assert_allclose(dout, ref.backward(x, dy, "elu"), rtol=1e-5, atol=1e-6)
+
+
+def test_numpy_without_torch_takes_the_reference(tmp_path):
+    """Where PyTorch is not installed, NumPy arrays still work (through the reference)."""
+    x, dy = sample(np.float32), sample(np.float32, seed=1)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "dy.npy", dy)
+    script = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import numpy as np, gaaf_kernels as gk\n"
+        f"d = {str(tmp_path)!r}\n"
+        "x, dy = np.load(d + '/x.npy'), np.load(d + '/dy.npy')\n"
+        "np.save(d + '/y.npy', gk.forward(x, 'gelu'))\n"
+        "np.save(d + '/dx.npy', gk.backward(x, dy, 'gelu'))\n"
+        "assert sys.modules['torch'] is None\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+    # Compared with the fused PyTorch path of this process: two different implementations.
+    y, dx = np.load(tmp_path / "y.npy"), np.load(tmp_path / "dx.npy")
+    assert y.dtype == dx.dtype == np.float32
+    np.testing.assert_allclose(y, gk.forward(x, "gelu"), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(dx, gk.backward(x, dy, "gelu"), rtol=1e-5, atol=1e-6)
