@@ -1,8 +1,9 @@
 """The PyTorch composite: the reference formulas evaluated with torch ops.
 
-Used by ``backend="torch"`` and by ``"auto"`` on CPU. It is fused with
-``torch.compile`` where compilation works (one kernel per pass, like the Triton
-path), and falls back to eager PyTorch with a one-time warning where it does not.
+Used by ``backend="torch"`` and by ``"auto"`` on CPU. It is fused by TorchInductor where
+compilation works (one kernel per pass, like the Triton path; compiled without Dynamo,
+whose per-call entry cost was as large as the work at training sizes), and falls back
+to eager PyTorch with a one-time warning where it does not.
 Set ``GAAF_COMPILE=0`` to skip compilation (eager, many small kernels).
 """
 
@@ -79,40 +80,81 @@ def compile_enabled() -> bool:
 _compiled: dict = {}
 _failed: set = set()
 _warned = False
+#: Length of the 1-d example tensors traced with symbolic sizes (any length >= 2 works:
+#: 0 and 1 would be specialized on).
+_EXAMPLE_LENGTH = 17
 
 
 def _own_code(fn, key):
     """A copy of ``fn`` with its own code object.
 
     Dynamo keeps its compiled variants (and its recompile limit) per code object; one
-    copy per (pass, activation, shape, dtype) keeps the variants from crowding out
-    each other.
+    copy per (pass, activation, shape, dtype, device) keeps the variants from crowding
+    out each other.
     """
     name = "_".join(str(getattr(part, "name", part)) for part in key)
     code = fn.__code__.replace(co_name=name, co_qualname=name)
     return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
 
 
-def _maybe_compiled(key, fn):
-    """``torch.compile(fn)`` once per key; eager after a failure (warned once)."""
-    if not compile_enabled() or key in _failed:
-        return fn
-    if key not in _compiled:
-        _compiled[key] = torch.compile(_own_code(fn, key), dynamic=True, fullgraph=True)
-    compiled = _compiled[key]
+def _inductor_artifact(math, constants: tuple, examples: list[torch.Tensor]):
+    """``math`` compiled by Inductor for 1-d tensors of any length, without Dynamo.
 
-    def run(*args):
+    The graph is traced once with symbolic sizes (``make_fx``) and compiled with
+    ``torch._inductor.standalone_compile``. A call then costs Inductor's own wrapper
+    (~6 us), where a ``torch.compile``d function adds Dynamo's frame entry, guards and
+    AOT wrappers (~25-40 us per call; see docs/performance.md).
+    """
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def graph(*tensors):
+        return math(*tensors, *constants)
+
+    with torch.no_grad():
+        traced = make_fx(graph, tracing_mode="symbolic")(*examples)
+    return torch._inductor.standalone_compile(traced, examples, dynamic_shapes="from_graph")
+
+
+def _build(key, math, constants: tuple, tensors: tuple[torch.Tensor, ...]):
+    """The fastest compiled form that builds: Inductor alone, else ``torch.compile``."""
+    *data, scalars = tensors
+    examples = [torch.zeros(_EXAMPLE_LENGTH, dtype=t.dtype, device=t.device) for t in data]
+    examples.append(scalars)
+    try:
+        artifact = _inductor_artifact(math, constants, examples)
+        return lambda *ts: artifact(*[t.detach() for t in ts])
+    except Exception:  # an older torch without standalone_compile, or a tracing failure
+        compiled = torch.compile(_own_code(math, key), dynamic=True, fullgraph=True)
+        return lambda *ts: compiled(*ts, *constants)
+
+
+def _maybe_compiled(key, math, constants: tuple):
+    """``math(*tensors, *constants)``, compiled once per key; eager after a failure.
+
+    A compiler that is missing or broken costs one warning, never a wrong answer.
+    """
+    def eager(*tensors):
+        return math(*tensors, *constants)
+
+    if not compile_enabled() or key in _failed:
+        return eager
+
+    def run(*tensors):
         global _warned
         try:
-            return compiled(*args)
-        except Exception as exc:  # compiler missing or broken: stay correct, go eager
+            compiled = _compiled.get(key)
+            if compiled is None:
+                compiled = _compiled[key] = _build(key, math, constants, tensors)
+            return compiled(*tensors)
+        except Exception as exc:
             _failed.add(key)
+            _compiled.pop(key, None)
             if not _warned:
                 _warned = True
                 warnings.warn(
-                    f"gaaf_kernels: torch.compile of the PyTorch composite failed ({exc!r:.200}); "
+                    f"gaaf_kernels: compiling the PyTorch composite failed ({exc!r:.200}); "
                     "using eager PyTorch (unfused, slower)", RuntimeWarning, stacklevel=3)
-            return fn(*args)
+            return eager(*tensors)
 
     return run
 
@@ -159,9 +201,10 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
     if _numpy_only(cfg):
         return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), layout)
     # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
-    run = _maybe_compiled(("forward", cfg.activation, cfg.shape, x.dtype), _forward_math)
-    y = run(flat(in_layout_of(x, layout)), _scalars(cfg, x.device), cfg.activation.value,
-            cfg.shape.value, len(cfg.activation_params), len(cfg.shape_params))
+    run = _maybe_compiled(("forward", cfg.activation, cfg.shape, x.dtype, x.device),
+                          _forward_math, (cfg.activation.value, cfg.shape.value,
+                                          len(cfg.activation_params), len(cfg.shape_params)))
+    y = run(flat(in_layout_of(x, layout)), _scalars(cfg, x.device))
     return unflat(y, layout)
 
 
@@ -172,8 +215,10 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     if _numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
                             layout)
-    run = _maybe_compiled(("backward", cfg.activation, cfg.shape, x.dtype), _backward_math)
+    run = _maybe_compiled(("backward", cfg.activation, cfg.shape, x.dtype, x.device),
+                          _backward_math, (cfg.activation.derivative, cfg.shape.value,
+                                           cfg.shape.derivative, len(cfg.activation_params),
+                                           len(cfg.shape_params)))
     dx = run(flat(in_layout_of(x, layout)), flat(in_layout_of(grad_output, layout)),
-             _scalars(cfg, x.device), cfg.activation.derivative, cfg.shape.value,
-             cfg.shape.derivative, len(cfg.activation_params), len(cfg.shape_params))
+             _scalars(cfg, x.device))
     return unflat(dx, layout)

@@ -1,5 +1,7 @@
 """PyTorch adapter: custom ops, autograd, torch.compile, nn.Module, errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -130,8 +132,33 @@ def test_fused_cpu_path_compiles_and_matches_reference(monkeypatch):
     from gaaf_kernels.adapters import torch_composite
 
     key = ("forward", ref.get_activation("silu"), ref.get_shape("shifted_sigmoid"),
-           torch.float32)
+           torch.float32, torch.device("cpu"))
     assert key in torch_composite._compiled and key not in torch_composite._failed
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_compiled_composite_matches_reference_at_every_length(monkeypatch, dtype):
+    """One compiled graph per dtype serves every length, special values included."""
+    from gaaf_kernels.adapters import torch_composite
+    from gaaf_kernels.verify import compare, reference_on, sample_inputs
+
+    monkeypatch.setenv("GAAF_COMPILE", "1")
+    cfg = ref.resolve("tanh", None)
+    data = sample_inputs(dtype, n=2048)
+    grads = torch.randn(data.numel(), generator=torch.Generator().manual_seed(1)).to(dtype)
+    for n in (1, 2, 3, 17, 64, data.numel()):
+        x, dy = data[-n:], grads[-n:]  # the tail holds the special values
+        y = torch_composite.forward(x, cfg)
+        dx = torch_composite.backward(x, dy, cfg)
+        for got, want in [(y, reference_on(ref.forward, x, cfg_kwargs={"activation": "tanh"})),
+                          (dx, reference_on(ref.backward, x, dy,
+                                            cfg_kwargs={"activation": "tanh"}))]:
+            assert got.dtype == dtype and got.shape == x.shape
+            max_abs, max_rel, ok = compare(got, want)
+            assert ok, f"length {n}: max abs {max_abs}, max rel {max_rel}"
+    for pass_ in ("forward", "backward"):
+        key = (pass_, cfg.activation, cfg.shape, dtype, torch.device("cpu"))
+        assert key in torch_composite._compiled and key not in torch_composite._failed
 
 
 def test_channels_last_in_and_out():
@@ -249,20 +276,56 @@ def test_convert_activation_map_and_shape_override():
         convert(model, activation="relu")
 
 
-def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+def _fresh_compile_state(monkeypatch):
     from gaaf_kernels.adapters import torch_composite
 
-    def broken_compile(fn, **kwargs):
-        def run(*args):
-            raise RuntimeError("no C++ compiler")
-
-        return run
-
     monkeypatch.setenv("GAAF_COMPILE", "1")
-    monkeypatch.setattr(torch_composite.torch, "compile", broken_compile)
     monkeypatch.setattr(torch_composite, "_compiled", {})
     monkeypatch.setattr(torch_composite, "_failed", set())
     monkeypatch.setattr(torch_composite, "_warned", False)
+    return torch_composite
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("no C++ compiler")
+
+
+def test_fused_cpu_path_bypasses_dynamo(monkeypatch):
+    """The composite is compiled by Inductor directly: torch.compile is never called."""
+    torch_composite = _fresh_compile_state(monkeypatch)
+    monkeypatch.setattr(torch_composite.torch, "compile", _broken)
+    x = away_from_jumps(300, 1e4, torch.float64, seed=2).requires_grad_()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert_autograd_matches_reference(x, torch.randn(300, dtype=torch.float64), "gelu")
+    assert not [w for w in caught if "gaaf_kernels" in str(w.message)]  # no fallback
+    assert len(torch_composite._compiled) == 2 and not torch_composite._failed
+
+
+def test_without_standalone_inductor_torch_compile_is_used(monkeypatch):
+    torch_composite = _fresh_compile_state(monkeypatch)
+    calls = []
+    real_compile = torch.compile
+
+    def counting_compile(fn, **kwargs):
+        calls.append(fn.__name__)
+        return real_compile(fn, **kwargs)
+
+    monkeypatch.setattr(torch._inductor, "standalone_compile", _broken)
+    monkeypatch.setattr(torch_composite.torch, "compile", counting_compile)
+    x = away_from_jumps(200, 1e4, torch.float32, seed=4).requires_grad_()
+    assert_autograd_matches_reference(x, torch.randn(200), "softplus")
+    assert len(calls) == 2 and not torch_composite._failed
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    torch_composite = _fresh_compile_state(monkeypatch)
+
+    def broken_compile(fn, **kwargs):
+        return _broken
+
+    monkeypatch.setattr(torch._inductor, "standalone_compile", _broken)
+    monkeypatch.setattr(torch_composite.torch, "compile", broken_compile)
     x = torch.linspace(-3, 3, 50, requires_grad=True)
     with pytest.warns(RuntimeWarning, match="using eager PyTorch") as record:
         y = gaaf(x, "mish")
