@@ -27,6 +27,26 @@ def test_cuda_matches_reference(activation, dtype):
                    reference_on(ref.backward, x, dy, cfg_kwargs=kwargs))[2]
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32], ids=str)
+def test_compiled_composite_on_cuda_matches_reference(monkeypatch, dtype):
+    """backend="torch" on CUDA: the Inductor-compiled composite (Triton code by Inductor)."""
+    from gaaf_kernels.adapters import torch_composite
+
+    monkeypatch.setenv("GAAF_COMPILE", "1")
+    x = sample_inputs(dtype, n=1 << 12)
+    dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
+    cfg = ref.resolve("tanh")
+    for n in (1, 17, x.numel()):
+        xs, dys = x[-n:], dy[-n:]
+        assert compare(torch_composite.forward(xs.cuda(), cfg).cpu(),
+                       reference_on(ref.forward, xs, cfg_kwargs={"activation": "tanh"}))[2]
+        assert compare(torch_composite.backward(xs.cuda(), dys.cuda(), cfg).cpu(),
+                       reference_on(ref.backward, xs, dys,
+                                    cfg_kwargs={"activation": "tanh"}))[2]
+    key = ("forward", cfg.activation, cfg.shape, dtype, torch.device("cuda", 0))
+    assert key not in torch_composite._failed
+
+
 def test_runs_on_the_current_stream():
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
