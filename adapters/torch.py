@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
@@ -103,6 +104,7 @@ class _EagerGAAF(torch.autograd.Function):
         return _run_forward(x, cfg, backend)
 
     @staticmethod
+    @once_differentiable  # double backward raises, as through the custom op, never zeros
     def backward(ctx, grad_output: Tensor):
         (x,) = ctx.saved_tensors
         return _run_backward(x, grad_output, ctx.cfg, ctx.backend), None, None

@@ -358,3 +358,18 @@ def test_reregistering_a_name_is_seen_by_the_next_call():
     assert gaaf(x, "rescaled_identity", backend="torch").item() == 2.0
     register(3.0)
     assert gaaf(x, "rescaled_identity", backend="torch").item() == 6.0
+
+
+@pytest.mark.parametrize("path", ["eager", "custom_op"])
+def test_double_backward_raises_instead_of_a_wrong_second_derivative(path):
+    """d2/dw2 of gaaf(w*x)*w needs GAAF's second derivative, which is not implemented."""
+    w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    x = torch.randn(5, dtype=torch.float64)
+    if path == "eager":
+        y = gaaf(w * x, "tanh")
+    else:
+        y = FORWARD(w * x, "tanh", "gaussian", 1e4, [], [3.0], "torch")
+    (g,) = torch.autograd.grad((y * w).sum(), w, create_graph=True)
+    assert g.requires_grad  # the other term keeps the graph alive: a silent error is possible
+    with pytest.raises(RuntimeError, match="differentiate twice|no autograd formula"):
+        g.backward()
