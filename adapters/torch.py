@@ -196,10 +196,18 @@ def gaaf_backward(
     shape_params: Mapping[str, float] | None = None,
     backend: str = "auto",
 ) -> Tensor:
-    """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation)."""
+    """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation).
+
+    Raises ``RuntimeError`` when autograd would have to differentiate the result (grad
+    mode on and an input that requires grad): the result would silently be a constant.
+    """
     _check_tensor(x)
     _check_tensor(grad_output, "grad_output")
     check_like(x, grad_output)
+    if torch.is_grad_enabled() and (x.requires_grad or grad_output.requires_grad):
+        raise RuntimeError(
+            "gaaf_backward is not differentiable (GAAF has no second derivative here); "
+            "call it under torch.no_grad() or with detached tensors")
     cfg = _resolve(activation, shape, K, activation_params, shape_params)
     return _apply_backward(x, grad_output, cfg, select_backend(backend, x))
 

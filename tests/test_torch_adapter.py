@@ -373,3 +373,13 @@ def test_double_backward_raises_instead_of_a_wrong_second_derivative(path):
     assert g.requires_grad  # the other term keeps the graph alive: a silent error is possible
     with pytest.raises(RuntimeError, match="differentiate twice|no autograd formula"):
         g.backward()
+
+
+def test_gaaf_backward_refuses_inputs_that_autograd_would_track():
+    x = torch.randn(4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        gaaf_backward(x, torch.ones(4), "relu")
+    with torch.no_grad():
+        dx = gaaf_backward(x, torch.ones(4), "relu")
+    np.testing.assert_allclose(dx.numpy(), ref.backward(x.detach().numpy(), np.ones(4, np.float32),
+                                                        "relu"), rtol=1e-5, atol=1e-6)
