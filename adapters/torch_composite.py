@@ -85,15 +85,18 @@ _warned = False
 _EXAMPLE_LENGTH = 17
 
 
-def _own_code(fn, key):
+def own_code(fn, key):
     """A copy of ``fn`` with its own code object.
 
     Dynamo keeps its compiled variants (and its recompile limit) per code object; one
     copy per (pass, activation, shape, dtype, device) keeps the variants from crowding
     out each other.
     """
-    name = "_".join(str(getattr(part, "name", part)) for part in key)
-    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    name = "_".join(str(getattr(part, "name", part)).replace("torch.", "") for part in key)
+    names = {"co_name": name}
+    if hasattr(fn.__code__, "co_qualname"):  # Python 3.11+
+        names["co_qualname"] = name
+    code = fn.__code__.replace(**names)
     return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
 
 
@@ -124,7 +127,7 @@ def _build(key, math, constants: tuple, tensors: tuple[torch.Tensor, ...]):
         artifact = _inductor_artifact(math, constants, examples)
         return lambda *ts: artifact(*[t.detach() for t in ts])
     except Exception:  # an older torch without standalone_compile, or a tracing failure
-        compiled = torch.compile(_own_code(math, key), dynamic=True, fullgraph=True)
+        compiled = torch.compile(own_code(math, key), dynamic=True, fullgraph=True)
         return lambda *ts: compiled(*ts, *constants)
 
 

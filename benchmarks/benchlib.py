@@ -21,9 +21,10 @@ Bytes that must move, per element: 2 tensor passes forward (read x, write y),
 from __future__ import annotations
 
 import time
-import types
 
 import torch
+
+from gaaf_kernels.adapters.torch_composite import own_code
 
 K = 10000.0
 TANH_GAUSSIAN_C = 3.0  # default shape of tanh: gaussian(c=3)
@@ -77,15 +78,6 @@ def naive_gaaf(x: torch.Tensor, activation: str = "tanh") -> torch.Tensor:
 _compiled: dict[tuple, object] = {}
 
 
-def _own_code(fn, key: tuple):
-    """A copy of ``fn`` with its own code object: dynamo keeps its compiled variants, and
-    its recompile limit (8), per code object. One copy per (activation, dtype, rank,
-    grad mode) keeps the variants of a long run from falling back to eager silently."""
-    name = "_".join(str(part).replace("torch.", "") for part in (fn.__name__, *key))
-    code = fn.__code__.replace(co_name=name, co_qualname=name)
-    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
-
-
 def compiled_naive(activation: str):
     """``torch.compile`` of the naive formula (autograd through AOTAutograd).
 
@@ -98,7 +90,9 @@ def compiled_naive(activation: str):
         key = (activation, x.dtype, x.dim(), torch.is_grad_enabled())
         fn = _compiled.get(key)
         if fn is None:
-            fn = _compiled[key] = torch.compile(_own_code(naive, key), dynamic=True)
+            # own code object per key: dynamo's recompile limit (8) is per code object
+            fn = _compiled[key] = torch.compile(own_code(naive, (naive.__name__, *key)),
+                                                dynamic=True)
         return fn(x)
 
     return run
