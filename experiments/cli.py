@@ -37,6 +37,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None,
                    help="maximum epochs (default: the task's protocol)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a new best validation "
+                        "accuracy (default: the task's protocol)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--out", default="runs", help="runs directory (default: ./runs)")
     p.add_argument("--data-dir", default=None, help="default: $GAAF_DATA_DIR or ./data")
@@ -64,7 +67,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="a few epochs, one seed, separate runs dir and results file")
     r.add_argument("--tasks", default=None,
                    help="comma-separated tasks (default: the paper's; e.g. fashion-cnn)")
+    r.add_argument("--variants", default=None,
+                   help="comma-separated variants to run (default: all of each task's)")
     r.add_argument("--epochs", type=int, default=None, help="override max epochs")
+    r.add_argument("--patience", type=int, default=None, help="override the patience")
     r.add_argument("--train-limit", type=int, default=None,
                    help="use only the first N training examples")
     r.add_argument("--device", default="auto")
@@ -91,8 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .train import HarnessError, RunConfig, check_config, train
 
     cfg = RunConfig(task=args.task, variant=args.variant, seed=args.seed, epochs=args.epochs,
-                    device=args.device, out=args.out, data_dir=args.data_dir,
-                    threads=args.threads, train_limit=args.train_limit,
+                    patience=args.patience, device=args.device, out=args.out,
+                    data_dir=args.data_dir, threads=args.threads, train_limit=args.train_limit,
                     progress=not args.no_progress)
     try:
         check_config(cfg)
@@ -126,9 +132,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .train import HarnessError
 
     tasks = args.tasks.split(",") if args.tasks else None
+    variants = args.variants.split(",") if args.variants else None
     try:
         return reproduce(args.table, seeds=args.seeds, quick=args.quick, tasks=tasks,
-                         epochs=args.epochs, device=args.device, out=args.out,
+                         variants=variants, epochs=args.epochs, patience=args.patience,
+                         device=args.device, out=args.out,
                          results_dir=args.results_dir, data_dir=args.data_dir,
                          threads=args.threads, fetch=not args.no_fetch,
                          progress=not args.no_progress, train_limit=args.train_limit)

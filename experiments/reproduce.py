@@ -49,11 +49,16 @@ def _paper(task: str, variant: str, what: str) -> str:
     return f"{entry[2]} ({entry[3]})" if len(entry) > 2 else "-"
 
 
-def collect(out: str | Path, tasks: list[str], seeds: list[int]) -> dict:
-    """``{task: {variant: [finished records]}}`` for the given seeds."""
+def _variants(task: str, only: list[str] | None) -> list[str]:
+    return [v for v in get_task(task).variants if only is None or v in only]
+
+
+def collect(out: str | Path, tasks: list[str], seeds: list[int],
+            variants: list[str] | None = None) -> dict:
+    """``{task: {variant: [finished records]}}`` for the given seeds (and variants)."""
     found: dict[str, dict[str, list[dict]]] = {}
     for task in tasks:
-        for variant in get_task(task).variants:
+        for variant in _variants(task, variants):
             recs = [records.read_record(records.run_dir(out, task, variant, s)) for s in seeds]
             found.setdefault(task, {})[variant] = [
                 r for r in recs if r is not None and r.get("status") == "finished"]
@@ -96,13 +101,13 @@ def format_table(table: str, found: dict, seeds: list[int],
     out = [f"# {TABLES[table]['title']}", "", *_describe(found, seeds, missing), ""]
     variants: list[str] = []
     for task in tasks:
-        variants += [v for v in get_task(task).variants if v not in variants]
+        variants += [v for v in found[task] if v not in variants]
     if table == "table4" or all(get_task(t).arch == "mlp" for t in tasks):
         for task in tasks:
             out += [f"## {task}", "",
                     "| Model | Activation | Test accuracy (%), ours | paper | "
                     "Epochs to converge, ours | paper | runs |", "|---|---|---|---|---|---|---|"]
-            for v in get_task(task).variants:
+            for v in found[task]:
                 rs = found[task][v]
                 out.append(
                     f"| {ROW_NAMES[v]} | {'GAAF' if 'gaaf' in v else 'tanh'} | "
@@ -163,12 +168,17 @@ def plot_curves(found: dict, path: str | Path, title: str) -> None:
 
 
 def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
-              tasks: list[str] | None = None, epochs: int | None = None, device: str = "auto",
+              tasks: list[str] | None = None, variants: list[str] | None = None,
+              epochs: int | None = None, patience: int | None = None, device: str = "auto",
               out: str | Path | None = None, results_dir: str | Path = "results",
               data_dir: str | Path | None = None, threads: int | None = None,
               fetch: bool = True, progress: bool = True,
               train_limit: int | None = None) -> int:
-    """Run (or skip) every (seed, task, variant); write the table and the curves."""
+    """Run (or skip) every (seed, task, variant); write the table and the curves.
+
+    ``variants`` restricts the runs to those variants (each must exist in every task);
+    the table then reports only them.
+    """
     from .data import DatasetNotFoundError, ensure_mnist
     from .train import HarnessError, RunConfig, check_config, train
 
@@ -179,6 +189,10 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
             get_task(name)
         except KeyError as exc:
             raise HarnessError(exc.args[0]) from None
+        unknown = [v for v in variants or () if v not in get_task(name).variants]
+        if unknown:
+            raise HarnessError(f"unknown variant {unknown[0]!r} for {name}; choose from "
+                               f"{', '.join(get_task(name).variants)}")
     n_seeds = seeds if seeds is not None else (1 if quick else 5)
     seed_list = list(range(n_seeds))
     if quick:
@@ -189,6 +203,7 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
         threads = threads or 1
     out = Path(out if out is not None else ("runs/quick" if quick else "runs"))
     stem = table if tasks is None else f"{table}-{'-'.join(task_names)}"
+    stem += f"-{'-'.join(variants)}" if variants else ""
     stem += "-quick" if quick else ""
     if fetch and any(get_task(t).dataset == "mnist" for t in task_names):
         ensure_mnist(data_dir)
@@ -198,9 +213,10 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
         for name in task_names:
             if name in missing:
                 continue
-            for variant in get_task(name).variants:
+            for variant in _variants(name, variants):
                 cfg = RunConfig(task=name, variant=variant, seed=seed, epochs=epochs,
-                                device=device, out=out, data_dir=data_dir, threads=threads,
+                                patience=patience, device=device, out=out,
+                                data_dir=data_dir, threads=threads,
                                 train_limit=train_limit, progress=progress)
                 check_config(cfg)
                 rec = records.read_record(records.run_dir(out, name, variant, seed))
@@ -219,7 +235,7 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
                     print(f"gaaf: {name}: {str(exc).splitlines()[0]} (skipped)",
                           file=sys.stderr)
                     break
-    found = collect(out, [t for t in task_names if t not in missing], seed_list)
+    found = collect(out, [t for t in task_names if t not in missing], seed_list, variants)
     text = format_table(table, found, seed_list, missing)
     results = Path(results_dir)
     results.mkdir(parents=True, exist_ok=True)

@@ -38,12 +38,13 @@ class HarnessError(ValueError):
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What to run. ``epochs`` overrides the protocol's ``max_epochs``."""
+    """What to run. ``epochs`` and ``patience`` override the protocol's values."""
 
     task: str
     variant: str
     seed: int = 0
     epochs: int | None = None
+    patience: int | None = None
     device: str = "auto"
     out: str | Path = "runs"
     data_dir: str | Path | None = None
@@ -74,6 +75,8 @@ def check_config(cfg: RunConfig) -> tuple[Task, Protocol]:
                            f"choose from {', '.join(task.variants)}")
     if cfg.epochs is not None and cfg.epochs < 1:
         raise HarnessError(f"--epochs must be a positive integer, got {cfg.epochs}")
+    if cfg.patience is not None and cfg.patience < 1:
+        raise HarnessError(f"--patience must be a positive integer, got {cfg.patience}")
     if cfg.seed < 0:
         raise HarnessError(f"--seed must be >= 0, got {cfg.seed}")
     if cfg.threads is not None and cfg.threads < 1:
@@ -84,6 +87,8 @@ def check_config(cfg: RunConfig) -> tuple[Task, Protocol]:
     protocol = task.protocol
     if cfg.epochs is not None:
         protocol = replace(protocol, max_epochs=cfg.epochs)
+    if cfg.patience is not None:
+        protocol = replace(protocol, patience=cfg.patience)
     return task, protocol
 
 

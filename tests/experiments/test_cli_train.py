@@ -23,9 +23,11 @@ CASES = [
     (["train", "imagenet-mlp"], "unknown task"),
     (["train", "mnist-mlp", "--variant", "bn"], "unknown variant"),
     (["train", "mnist-mlp", "--epochs", "-3"], "--epochs must be a positive integer"),
+    (["train", "mnist-mlp", "--patience", "0"], "--patience must be a positive integer"),
     (["train", "mnist-mlp", "--device", "tpu"], "unknown device"),
     (["reproduce", "table9"], "unknown table"),
     (["reproduce", "table4", "--tasks", "nope"], "unknown task"),
+    (["reproduce", "table4", "--variants", "bn"], "unknown variant 'bn' for mnist-mlp"),
 ]
 if not torch.cuda.is_available():
     CASES.append((["train", "mnist-mlp", "--device", "cuda"], "no CUDA device"))

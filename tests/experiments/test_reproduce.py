@@ -31,3 +31,18 @@ def test_reproduce_skips_finished_runs_and_writes_the_table(tmp_path, capsys):
         changed = (d / "record.json").stat().st_mtime_ns != before[d]
         assert changed == (d == dirs[4]), d
     assert records.read_record(dirs[4])["status"] == "finished"
+
+
+def test_variants_and_patience_restrict_the_runs_and_the_table(tmp_path):
+    out, res = tmp_path / "runs", tmp_path / "results"
+    assert reproduce("table4", seeds=1, tasks=["tiny-mlp"], variants=["dropout"], epochs=3,
+                     patience=1, out=out, results_dir=res, threads=1, progress=False) == 0
+    assert [d.name for d in (out / "tiny-mlp").iterdir()] == ["dropout"]
+    rec = records.read_record(records.run_dir(out, "tiny-mlp", "dropout", 0))
+    assert rec["config"]["protocol"]["patience"] == 1
+    assert rec["config"]["protocol"]["max_epochs"] == 3
+    # patience 1: the run stops one epoch after its best, unless it improved every epoch
+    fin = rec["final"]
+    assert fin["epochs_run"] == min(3, fin["converged_epoch"] + 1)
+    table = (res / "table4-tiny-mlp-dropout.md").read_text()
+    assert "| +Dropout | tanh |" in table and "Base Model" not in table and "+GAAF" not in table
