@@ -89,15 +89,8 @@ def run(
     if out is not None:  # checked before any work is done
         out_tensor = import_array(out, "out", library)
         check_out(out, xt, out_tensor)
+    backend = torch_adapter.select_backend("auto", xt)
+    run_op = torch_adapter._run_forward if kind == "forward" else torch_adapter._run_backward
     with torch.no_grad():
-        if torch_adapter.select_backend("auto", xt) == "triton":
-            # The kernel writes straight into out: no temporary, no extra pass.
-            launcher = launch.forward if kind == "forward" else launch.backward
-            result = launcher(*args, cfg, out=out_tensor)
-        else:
-            run_op = (torch_adapter._run_forward if kind == "forward"
-                      else torch_adapter._run_backward)
-            result = run_op(*args, cfg, "torch")
-            if out_tensor is not None:
-                out_tensor.copy_(result)
+        result = run_op(*args, cfg, backend, out=out_tensor)
     return from_dlpack(result) if out is None else out

@@ -35,16 +35,25 @@ def _config(activation: str, shape: str, K: float, activation_params: list[float
                     shape_params=tuple(shape_params), K=K)
 
 
-def _run_forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
-    if backend == "triton":
-        return launch.forward(x, cfg)
-    return torch_composite.forward(x, cfg)
+def _into(out: Tensor | None, result: Tensor) -> Tensor:
+    if out is None:
+        return result
+    return out.copy_(result)
 
 
-def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+def _run_forward(x: Tensor, cfg: Resolved, backend: str, out: Tensor | None = None) -> Tensor:
+    """The fused forward on ``backend``; the Triton kernel writes ``out`` directly."""
     if backend == "triton":
-        return launch.backward(x, grad_output, cfg)
-    return torch_composite.backward(x, grad_output, cfg)
+        return launch.forward(x, cfg, out=out)
+    return _into(out, torch_composite.forward(x, cfg))
+
+
+def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str,
+                  out: Tensor | None = None) -> Tensor:
+    """The fused backward on ``backend``; the Triton kernel writes ``out`` directly."""
+    if backend == "triton":
+        return launch.backward(x, grad_output, cfg, out=out)
+    return _into(out, torch_composite.backward(x, grad_output, cfg))
 
 
 @torch.library.custom_op("gaaf_kernels::forward", mutates_args=())

@@ -131,19 +131,13 @@ def _build(key, math, constants: tuple, tensors: tuple[torch.Tensor, ...]):
         return lambda *ts: compiled(*ts, *constants)
 
 
-def _maybe_compiled(key, math, constants: tuple):
+def _run(key, math, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:
     """``math(*tensors, *constants)``, compiled once per key; eager after a failure.
 
     A compiler that is missing or broken costs one warning, never a wrong answer.
     """
-    def eager(*tensors):
-        return math(*tensors, *constants)
-
-    if not compile_enabled() or key in _failed:
-        return eager
-
-    def run(*tensors):
-        global _warned
+    global _warned
+    if compile_enabled() and key not in _failed:
         try:
             compiled = _compiled.get(key)
             if compiled is None:
@@ -157,9 +151,7 @@ def _maybe_compiled(key, math, constants: tuple):
                 warnings.warn(
                     f"gaaf_kernels: compiling the PyTorch composite failed ({exc!r:.200}); "
                     "using eager PyTorch (unfused, slower)", RuntimeWarning, stacklevel=3)
-            return eager(*tensors)
-
-    return run
+    return math(*tensors, *constants)
 
 
 _scalar_cache: dict = {}
@@ -204,10 +196,10 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
     if _numpy_only(cfg):
         return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), layout)
     # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
-    run = _maybe_compiled(("forward", cfg.activation, cfg.shape, x.dtype, x.device),
-                          _forward_math, (cfg.activation.value, cfg.shape.value,
-                                          len(cfg.activation_params), len(cfg.shape_params)))
-    y = run(flat(in_layout_of(x, layout)), _scalars(cfg, x.device))
+    y = _run(("forward", cfg.activation, cfg.shape, x.dtype, x.device), _forward_math,
+             (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
+              len(cfg.shape_params)),
+             flat(in_layout_of(x, layout)), _scalars(cfg, x.device))
     return unflat(y, layout)
 
 
@@ -218,10 +210,9 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     if _numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
                             layout)
-    run = _maybe_compiled(("backward", cfg.activation, cfg.shape, x.dtype, x.device),
-                          _backward_math, (cfg.activation.derivative, cfg.shape.value,
-                                           cfg.shape.derivative, len(cfg.activation_params),
-                                           len(cfg.shape_params)))
-    dx = run(flat(in_layout_of(x, layout)), flat(in_layout_of(grad_output, layout)),
-             _scalars(cfg, x.device))
+    dx = _run(("backward", cfg.activation, cfg.shape, x.dtype, x.device), _backward_math,
+              (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
+               len(cfg.activation_params), len(cfg.shape_params)),
+              flat(in_layout_of(x, layout)), flat(in_layout_of(grad_output, layout)),
+              _scalars(cfg, x.device))
     return unflat(dx, layout)
