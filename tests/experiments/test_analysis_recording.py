@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch import nn
 
+from crashes import Crash, CrashAtEpochEnd, CrashAtStep
 from gaaf_kernels.experiments import records
 from gaaf_kernels.experiments.analyze_cli import (
     add_recording_arguments,
@@ -126,30 +127,6 @@ def test_recording_does_not_change_training(tmp_path):
     last = data["epochs"][-1]
     assert last["grad_steps"] == 18 and all(g > 0 for g in last["grad_mean"])
     assert last["net_variance"][0] == 0.0 and all(v > 0 for v in last["net_variance"][1:])
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAtEpochEnd:
-    """Crash after the recorder wrote epoch ``epoch`` but before its checkpoint."""
-
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def on_epoch_end(self, model, epoch, metrics):
-        if epoch == self.epoch:
-            raise Crash
-
-
-class CrashAtStep:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_batch_end(self, model, step):
-        if step == self.step:
-            raise Crash
 
 
 @pytest.mark.parametrize("crash", [CrashAtEpochEnd(3), CrashAtStep(14)],

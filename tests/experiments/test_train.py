@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 
+from crashes import Crash, CrashAtStep
 from gaaf_kernels.experiments import records
 from gaaf_kernels.experiments.datasets import crop_flip
 from gaaf_kernels.experiments.train import HarnessError, RunConfig, train
@@ -34,21 +35,6 @@ def _assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-
-
-class Crash(Exception):
-    pass
-
-
-class CrashAt:
-    """Simulates a crash in the middle of an epoch (after its first optimizer step)."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_batch_end(self, model, step):
-        if step == self.step:
-            raise Crash
 
 
 class Counter:
@@ -79,7 +65,7 @@ def test_deterministic_for_a_fixed_seed(tmp_path, variant):
 def test_resume_after_crash_equals_uninterrupted(tmp_path):
     straight = train(_cfg(tmp_path / "straight"))  # 3 epochs of 6 steps
     with pytest.raises(Crash):
-        train(_cfg(tmp_path / "crashed"), callbacks=[CrashAt(step=14)])  # in epoch 3
+        train(_cfg(tmp_path / "crashed"), callbacks=[CrashAtStep(step=14)])  # in epoch 3
     run = tmp_path / "crashed" / records.run_dir("", "tiny-mlp", "dropout", 3)
     partial = records.read_record(run)
     assert partial["status"] == "running" and len(partial["epochs"]) == 2
