@@ -190,8 +190,8 @@ def positive(*names: str) -> Callable[[dict[str, float]], None]:
 
 
 def _hardtanh_limits(values: dict[str, float]) -> None:
-    if not values["min_val"] < values["max_val"]:
-        raise ValueError(f"hardtanh needs min_val < max_val, got {values}")
+    if not values["min_val"] <= values["max_val"]:  # equal limits: a constant, as in PyTorch
+        raise ValueError(f"hardtanh needs min_val <= max_val, got {values}")
 
 
 _VALIDATORS = {"gaussian": positive("c"), "laplace": positive("c"),

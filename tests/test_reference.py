@@ -234,7 +234,7 @@ def test_unknown_names_list_the_valid_ones():
     ("tanh", "gaussian", {"shape_params": {"c": 0.0}}, "'c' must be > 0"),
     ("tanh", "laplace", {"shape_params": {"c": -1.0}}, "'c' must be > 0"),
     ("softplus", "none", {"activation_params": {"beta": 0.0}}, "'beta' must be > 0"),
-    ("hardtanh", "none", {"activation_params": {"min_val": 1.0}}, "min_val < max_val"),
+    ("hardtanh", "none", {"activation_params": {"min_val": 1.5}}, "min_val <= max_val"),
     ("relu", "constant", {"shape_params": {"value": float("nan")}}, "must be finite"),
 ])
 def test_parameter_domains(activation, shape, params, match):
