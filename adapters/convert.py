@@ -1,64 +1,215 @@
-"""``convert()``: swap the activation modules of an existing model for ``GAAF``."""
+"""``convert()``: swap the activations of an existing model for ``GAAF``, and report it.
+
+Modules are matched by class (``convert_tables.RULES``: torch.nn, transformers and
+timm classes, looked up by module path so that neither library is imported here).
+``functional=True`` also replaces activation calls in the model's forward
+(``functional.GAAFFunctionMode``). Whatever is activation-like and left alone is named
+in the report, with the reason.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import warnings
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 from torch import nn
 
+from gaaf_kernels.reference import activation_names
+
+from . import convert_tables as tables
+from .functional import FunctionalScope, GAAFFunctionMode, install
 from .torch import GAAF
 
+__all__ = ["CONVERTIBLE", "ConversionReport", "Converted", "GAAFFunctionMode", "LeftAlone",
+           "conversion_table", "convert"]
 
-def _module_params(module: nn.Module) -> tuple[str, dict[str, float]]:
-    """The GAAF activation (and its parameters) matching a torch activation module."""
-    if isinstance(module, nn.LeakyReLU):
-        return "leaky_relu", {"negative_slope": module.negative_slope}
-    if isinstance(module, nn.ELU):
-        return "elu", {"alpha": module.alpha}
-    if isinstance(module, nn.Softplus):
-        return "softplus", {"beta": module.beta, "threshold": module.threshold}
-    if isinstance(module, nn.Hardtanh):  # nn.ReLU6 included
-        return "hardtanh", {"min_val": module.min_val, "max_val": module.max_val}
-    if isinstance(module, nn.GELU):
-        return ("gelu_tanh" if module.approximate == "tanh" else "gelu"), {}
-    for cls, name in _PLAIN_MODULES.items():
-        if type(module) is cls:
-            return name, {}
-    raise TypeError(f"no GAAF activation for {type(module).__name__}")
+logger = logging.getLogger("gaaf_kernels.convert")
+
+# The torch.nn classes convert() turns into GAAF (kept for code that tests isinstance).
+CONVERTIBLE = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.SELU, nn.SiLU, nn.Mish, nn.Softsign,
+               nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Hardtanh, nn.GELU, nn.Hardswish,
+               nn.Hardsigmoid)
+
+_GAAF_KWARGS = ("shape", "K", "shape_params", "backend")
+_NOT_SELECTED = "not selected"
 
 
-_PLAIN_MODULES = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.ReLU: "relu", nn.SELU: "selu",
-                  nn.SiLU: "silu", nn.Mish: "mish", nn.Softsign: "softsign"}
-CONVERTIBLE = (*_PLAIN_MODULES, nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Hardtanh, nn.GELU)
+@dataclass(frozen=True)
+class Converted:
+    path: str                               # dotted name in the model, "encoder.layer.0.act"
+    source: str                             # the class it was, "nn.GELU"
+    activation: str                         # the GAAF activation it became
+    params: tuple[tuple[str, float], ...]   # that activation's parameters, by name
+
+    @property
+    def target(self) -> str:
+        args = ", ".join(f"{n}={v:g}" for n, v in self.params)
+        return f"{self.activation}({args})" if args else self.activation
 
 
-def convert(model: nn.Module, activation_map: Mapping[type, str] | None = None,
-            **gaaf_kwargs) -> nn.Module:
-    """Swap every supported activation module in ``model`` for ``GAAF``, in place.
+@dataclass(frozen=True)
+class LeftAlone:
+    path: str
+    source: str
+    reason: str
 
-    Each activation keeps its parameters (``nn.LeakyReLU(0.2)`` becomes
-    ``GAAF("leaky_relu", negative_slope=0.2)``) and gets its default shape unless
-    ``gaaf_kwargs`` say otherwise (``shape=``, ``K=``, ``shape_params=``, ``backend=``).
-    ``activation_map`` maps further module classes to GAAF activation names, or
-    overrides the built-in mapping. Returns ``model``.
+
+@dataclass
+class ConversionReport:
+    """What ``convert()`` did: modules converted, modules left alone, functional calls.
+
+    ``functional`` is the live scope of ``functional=True`` (None otherwise): its counts
+    grow as the model runs eagerly, and ``summary()`` shows them as they are.
+    """
+
+    converted: list[Converted] = field(default_factory=list)
+    left_alone: list[LeftAlone] = field(default_factory=list)
+    functional: FunctionalScope | None = None
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """(class, GAAF activation with parameters) -> number of modules converted."""
+        return Counter((c.source, c.target) for c in self.converted)
+
+    def summary(self) -> str:
+        lines = [f"convert(): {len(self.converted)} activation modules converted, "
+                 f"{len(self.left_alone)} left alone"]
+        if self.converted:
+            lines.append("converted:")
+            lines += [f"  {n} x {src} -> {tgt}" for (src, tgt), n in self.counts().items()]
+        if self.left_alone:
+            lines.append("left alone:")
+            groups: dict[tuple[str, str], list[str]] = {}
+            for item in self.left_alone:
+                groups.setdefault((item.source, item.reason), []).append(item.path)
+            for (src, reason), paths in groups.items():
+                where = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
+                lines.append(f"  {len(paths)} x {src}: {reason} [{where}]")
+        if self.functional is not None:
+            lines.append("functional calls (eager calls so far):")
+            scope = self.functional
+            lines += [f"  {n} x {call} -> {act}" for (call, act), n in scope.converted.items()]
+            lines += [f"  {n} x {call} left alone: {why}"
+                      for (call, why), n in scope.left_alone.items()]
+            if not scope.converted and not scope.left_alone:
+                lines.append("  none yet")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+def conversion_table() -> list[tuple[str, str, str]]:
+    """(library, class, what it becomes) for every class ``convert()`` handles."""
+    return tables.table()
+
+
+def _display(cls: type) -> str:
+    if cls.__module__.startswith("torch.nn.modules."):
+        return f"nn.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def convert(
+    model: nn.Module,
+    activation_map: Mapping[type, str | tuple[str, Mapping[str, float]]] | None = None,
+    *,
+    activations: Collection[str] | None = None,
+    functional: bool = False,
+    report: bool = False,
+    log: bool = False,
+    **gaaf_kwargs,
+) -> nn.Module | tuple[nn.Module, ConversionReport]:
+    """Swap the activation modules in ``model`` for ``GAAF``, in place.
+
+    Args:
+        model: the model; its submodules are replaced (a bare activation is a TypeError).
+        activation_map: more classes (matched exactly) to GAAF activation names, or to
+            ``(name, params)``; it overrides the built-in table.
+        activations: convert only to these GAAF activation names, e.g. ``{"gelu"}``.
+        functional: also replace activation calls (``F.gelu``, ``torch.tanh``, ...) in
+            the model's forward, by entering ``GAAFFunctionMode`` around it.
+        report: return ``(model, ConversionReport)`` instead of ``model``.
+        log: log the report's summary at INFO on the ``gaaf_kernels.convert`` logger.
+        **gaaf_kwargs: ``shape``, ``K``, ``shape_params``, ``backend`` for every GAAF.
+
+    Activation modules left alone are named in the report; without ``report`` or
+    ``log``, a ``UserWarning`` names them (except those excluded by ``activations``).
     """
     if "activation" in gaaf_kwargs or "activation_params" in gaaf_kwargs:
         raise TypeError("convert() takes the activation from each module; use activation_map")
+    unknown = sorted(set(gaaf_kwargs) - set(_GAAF_KWARGS))
+    if unknown:
+        raise TypeError(f"convert() got unexpected keyword arguments {unknown}; "
+                        f"GAAF settings are {', '.join(_GAAF_KWARGS)}")
+    selected = None if activations is None else frozenset(activations)
+    if selected is not None and not selected <= set(activation_names()):
+        raise ValueError(f"unknown activations {sorted(selected - set(activation_names()))}; "
+                         f"registered activations: {', '.join(activation_names())}")
     extra = dict(activation_map or {})
-
-    def swap(module: nn.Module) -> nn.Module | None:
-        if type(module) in extra:
-            return GAAF(extra[type(module)], **gaaf_kwargs)
-        if isinstance(module, CONVERTIBLE):
-            name, params = _module_params(module)
-            return GAAF(name, activation_params=params, **gaaf_kwargs)
-        return None
-
-    if swap(model) is not None:
+    if type(model) in extra or tables.find_rule(model) is not None:
         raise TypeError("convert() replaces submodules; wrap a bare activation in a container")
-    for parent in model.modules():
+    result = ConversionReport()
+
+    def replacement(module: nn.Module, path: str) -> GAAF | None:
+        source = _display(type(module))
+
+        def leave(reason: str) -> None:
+            result.left_alone.append(LeftAlone(path, source, reason))
+
+        if isinstance(module, GAAF):
+            return None
+        if type(module) in extra:
+            target = extra[type(module)]
+            name, params = (target, {}) if isinstance(target, str) else (target[0],
+                                                                         dict(target[1]))
+        else:
+            rule = tables.find_rule(module)
+            if rule is None:
+                if tables.looks_like_activation(module):
+                    leave("unrecognized activation class; map it with activation_map")
+                return None
+            try:
+                name, params = rule.map(module)
+            except tables.NotConvertible as why:
+                leave(str(why))
+                return None
+        if selected is not None and name not in selected:
+            leave(f"{_NOT_SELECTED}: {name} is not in activations=")
+            return None
+        if name not in activation_names():
+            leave(f"activation {name} not registered")
+            return None
+        try:
+            gaaf_module = GAAF(name, activation_params=params, **gaaf_kwargs)
+        except ValueError as why:  # parameters outside the catalogue's domain
+            leave(str(why))
+            return None
+        cfg = gaaf_module.config
+        result.converted.append(Converted(path, source, name, tuple(
+            zip(cfg.activation.param_names, cfg.activation_params))))
+        return gaaf_module
+
+    def walk(parent: nn.Module, prefix: str) -> None:
         for child_name, child in list(parent.named_children()):
-            replacement = swap(child)
-            if replacement is not None:
-                setattr(parent, child_name, replacement)
-    return model
+            new = replacement(child, prefix + child_name)
+            if new is not None:
+                setattr(parent, child_name, new)
+            else:
+                walk(child, f"{prefix}{child_name}.")
+
+    walk(model, "")
+    if functional:
+        result.functional = FunctionalScope(selected, gaaf_kwargs)
+        install(model, result.functional)
+    if log:
+        logger.info("%s", result.summary())
+    elif not report:
+        unexpected = [x for x in result.left_alone if not x.reason.startswith(_NOT_SELECTED)]
+        if unexpected:
+            kinds = sorted({f"{x.source} ({x.reason})" for x in unexpected})
+            warnings.warn(f"convert() left {len(unexpected)} activation modules alone: "
+                          f"{'; '.join(kinds)}. Pass report=True for the details.",
+                          UserWarning, stacklevel=2)
+    return (model, result) if report else model

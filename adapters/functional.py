@@ -1,0 +1,267 @@
+"""GAAF for the activation *calls* in a model's forward (``torch.tanh``, ``F.gelu``, ...).
+
+``GAAFFunctionMode`` is a ``TorchFunctionMode``: while it is active, each call of a
+function in ``FUNCTIONS`` is answered by ``gaaf()`` with the same activation and
+parameters. ``install()`` enters it around one model's ``forward`` only, so calls
+outside that model are untouched. Under ``torch.compile`` Dynamo traces the mode: the
+graph holds the GAAF operators and the mode costs nothing at run time.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+from gaaf_kernels.reference import activation_names
+
+from .torch import gaaf
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+# Each binder has the signature of its torch function and returns
+# (input, activation or None, parameters, in place, out=).
+
+
+def _unary(activation: str, inplace: bool = False) -> Callable:
+    def bind(input, *, out=None):
+        return input, activation, {}, inplace, out
+    return bind
+
+
+def _flagged(activation: str) -> Callable:  # F.relu(input, inplace=False) and kin
+    def bind(input, inplace=False):
+        return input, activation, {}, inplace, None
+    return bind
+
+
+def _softsign(input):
+    return input, "softsign", {}, False, None
+
+
+def _gelu(input, approximate="none"):
+    name = {"none": "gelu", "tanh": "gelu_tanh"}.get(approximate)
+    return input, name, {}, False, None
+
+
+def _relu6(input, inplace=False):
+    return input, "hardtanh", {"min_val": 0.0, "max_val": 6.0}, inplace, None
+
+
+def _hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    return input, "hardtanh", {"min_val": float(min_val), "max_val": float(max_val)}, inplace, None
+
+
+def _hardtanh_(input, min_val=-1.0, max_val=1.0):
+    return _hardtanh(input, min_val, max_val, True)
+
+
+def _leaky(input, negative_slope=0.01, inplace=False):
+    return input, "leaky_relu", {"negative_slope": float(negative_slope)}, inplace, None
+
+
+def _leaky_(input, negative_slope=0.01):
+    return _leaky(input, negative_slope, True)
+
+
+def _elu(input, alpha=1.0, inplace=False):
+    return input, "elu", {"alpha": float(alpha)}, inplace, None
+
+
+def _elu_(input, alpha=1.0):
+    return _elu(input, alpha, True)
+
+
+def _softplus(input, beta=1.0, threshold=20.0):
+    return input, "softplus", {"beta": float(beta), "threshold": float(threshold)}, False, None
+
+
+_ENTRIES = [
+    ("torch.tanh", torch.tanh, _unary("tanh")),
+    ("Tensor.tanh", Tensor.tanh, _unary("tanh")),
+    ("torch.tanh_", torch.tanh_, _unary("tanh", True)),
+    ("Tensor.tanh_", Tensor.tanh_, _unary("tanh", True)),
+    ("torch.sigmoid", torch.sigmoid, _unary("sigmoid")),
+    ("torch.special.expit", torch.special.expit, _unary("sigmoid")),
+    ("Tensor.sigmoid", Tensor.sigmoid, _unary("sigmoid")),
+    ("torch.sigmoid_", torch.sigmoid_, _unary("sigmoid", True)),
+    ("Tensor.sigmoid_", Tensor.sigmoid_, _unary("sigmoid", True)),
+    ("torch.relu", torch.relu, _unary("relu")),
+    ("Tensor.relu", Tensor.relu, _unary("relu")),
+    ("torch.relu_", torch.relu_, _unary("relu", True)),  # also F.relu_
+    ("Tensor.relu_", Tensor.relu_, _unary("relu", True)),
+    ("torch.selu", torch.selu, _unary("selu")),
+    ("torch.selu_", torch.selu_, _unary("selu", True)),
+    ("F.relu", F.relu, _flagged("relu")),
+    ("F.selu", F.selu, _flagged("selu")),
+    ("F.silu", F.silu, _flagged("silu")),
+    ("F.mish", F.mish, _flagged("mish")),
+    ("F.hardswish", F.hardswish, _flagged("hardswish")),
+    ("F.hardsigmoid", F.hardsigmoid, _flagged("hardsigmoid")),
+    ("F.softsign", F.softsign, _softsign),
+    ("F.gelu", F.gelu, _gelu),
+    ("F.relu6", F.relu6, _relu6),
+    ("F.hardtanh", F.hardtanh, _hardtanh),
+    ("F.hardtanh_", F.hardtanh_, _hardtanh_),
+    ("F.leaky_relu", F.leaky_relu, _leaky),
+    ("F.leaky_relu_", F.leaky_relu_, _leaky_),
+    ("F.elu", F.elu, _elu),
+    ("F.elu_", F.elu_, _elu_),
+    ("F.softplus", F.softplus, _softplus),
+]
+FUNCTIONS: dict[Callable, tuple[str, Callable]] = {f: (label, bind) for label, f, bind in _ENTRIES}
+
+_NO_CATALOGUE = "no catalogue activation with this formula"
+# Activation calls with no GAAF equivalent: left as they are, and counted in the report.
+UNHANDLED: dict[Callable, tuple[str, str]] = {
+    F.prelu: ("F.prelu", "learned slope"),
+    F.rrelu: ("F.rrelu", "random slope in training"),
+    F.rrelu_: ("F.rrelu_", "random slope in training"),
+    F.glu: ("F.glu", "gated, halves the input"),
+    F.celu: ("F.celu", _NO_CATALOGUE),
+    torch.celu: ("torch.celu", _NO_CATALOGUE),
+    torch.celu_: ("torch.celu_", _NO_CATALOGUE),
+    F.logsigmoid: ("F.logsigmoid", _NO_CATALOGUE),
+    F.hardshrink: ("F.hardshrink", _NO_CATALOGUE),
+    F.softshrink: ("F.softshrink", _NO_CATALOGUE),
+    F.tanhshrink: ("F.tanhshrink", _NO_CATALOGUE),
+    F.threshold: ("F.threshold", _NO_CATALOGUE),
+    F.threshold_: ("F.threshold_", _NO_CATALOGUE),
+}
+
+# The library's own code: activation calls made here (the composite's formulas, user
+# functions it evaluates) belong to GAAF and must never be replaced.
+_INTERNALS = ("gaaf_kernels.adapters.torch", "gaaf_kernels.adapters.arrays",
+              "gaaf_kernels.adapters.dlpack", "gaaf_kernels.adapters.cupy",
+              "gaaf_kernels.reference", "gaaf_kernels.kernels")
+
+
+class FunctionalScope:
+    """What the mode converts, with which GAAF settings, and what it has seen.
+
+    The counters cover eager calls; under ``torch.compile`` calls are replaced while
+    Dynamo traces and are not counted.
+    """
+
+    def __init__(self, activations: Collection[str] | None = None,
+                 gaaf_kwargs: Mapping | None = None) -> None:
+        self.activations = None if activations is None else frozenset(activations)
+        self.gaaf_kwargs = dict(gaaf_kwargs or {})
+        self.converted: Counter[tuple[str, str]] = Counter()   # (call, activation)
+        self.left_alone: Counter[tuple[str, str]] = Counter()  # (call, reason)
+
+    def _leave(self, label: str, reason: str, func, args, kwargs):
+        if not torch.compiler.is_compiling():
+            self.left_alone[(label, reason)] += 1
+        return func(*args, **kwargs)
+
+    def call(self, func, label: str, bind: Callable, args: tuple, kwargs: dict):
+        try:
+            x, activation, params, inplace, out = bind(*args, **kwargs)
+        except TypeError:
+            return self._leave(label, "arguments not understood", func, args, kwargs)
+        if not isinstance(x, Tensor) or x.dtype not in _FLOAT_DTYPES:
+            dtype = getattr(x, "dtype", type(x).__name__)
+            return self._leave(label, f"input of type {dtype}", func, args, kwargs)
+        if activation is None:
+            return self._leave(label, f"arguments {kwargs}", func, args, kwargs)
+        if self.activations is not None and activation not in self.activations:
+            return self._leave(label, f"{activation} not selected", func, args, kwargs)
+        if activation not in activation_names():
+            return self._leave(label, f"activation {activation} not registered", func, args,
+                               kwargs)
+        # In place: compute from a copy when autograd saves the input (GAAF's backward
+        # needs x as it was), then write the result into the tensor, as the call would.
+        src = x.clone() if inplace and torch.is_grad_enabled() and x.requires_grad else x
+        try:
+            y = gaaf(src, activation, activation_params=params, **self.gaaf_kwargs)
+        except ValueError as error:  # parameters outside the catalogue's domain
+            return self._leave(label, str(error), func, args, kwargs)
+        if not torch.compiler.is_compiling():
+            self.converted[(label, activation)] += 1
+        if inplace:
+            return x.copy_(y)
+        if out is not None:
+            return out.copy_(y)
+        return y
+
+
+def _called_by_gaaf() -> bool:
+    """Whether the intercepted call comes from GAAF's own code (eager only)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _FORWARD_CODE:
+            return False  # reached the converted model's forward: the call is the model's
+        if frame.f_globals.get("__name__", "").startswith(_INTERNALS):
+            return True
+        frame = frame.f_back
+    return False
+
+
+class GAAFFunctionMode(TorchFunctionMode):
+    """Replace activation calls by ``gaaf()`` while active.
+
+    ``GAAFFunctionMode(activations=None, **gaaf_kwargs)``: ``activations`` limits the
+    conversion to those GAAF activation names; ``gaaf_kwargs`` (``shape``, ``K``,
+    ``shape_params``, ``backend``) go to each ``gaaf()`` call. ``mode.scope`` counts
+    what was converted and what was left alone.
+    """
+
+    def __init__(self, scope: FunctionalScope | None = None, *,
+                 activations: Collection[str] | None = None, **gaaf_kwargs) -> None:
+        super().__init__()
+        self.scope = scope if scope is not None else FunctionalScope(activations, gaaf_kwargs)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        entry = FUNCTIONS.get(func)
+        if entry is None:
+            unhandled = UNHANDLED.get(func)
+            if unhandled is not None:
+                return self.scope._leave(*unhandled, func, args, kwargs)
+            return func(*args, **kwargs)
+        if not torch.compiler.is_compiling() and _called_by_gaaf():
+            return func(*args, **kwargs)
+        return self.scope.call(func, *entry, args, kwargs)
+
+
+def _wrap(forward: Callable) -> Callable:
+    @functools.wraps(forward)  # keeps the signature that transformers inspects
+    def wrapped_forward(self, *args, **kwargs):
+        if getattr(self, "is_gradient_checkpointing", False) and self.training:
+            raise RuntimeError(
+                "convert(functional=True) does not cover activation checkpointing: the "
+                "recomputation in backward runs outside forward, with the plain calls; "
+                "call model.gradient_checkpointing_disable()")
+        with GAAFFunctionMode(self._gaaf_functional):
+            return forward(self, *args, **kwargs)
+    return wrapped_forward
+
+
+_FORWARD_CODE = _wrap(lambda self: None).__code__
+_SUBCLASSES: dict[type, type] = {}
+
+
+def install(model: nn.Module, scope: FunctionalScope) -> None:
+    """Enter ``GAAFFunctionMode(scope)`` around every call of ``model.forward``.
+
+    The model's class becomes a subclass of the same name whose ``forward`` enters the
+    mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it).
+    """
+    if isinstance(getattr(model, "_gaaf_functional", None), FunctionalScope):
+        raise ValueError("the model was already converted with functional=True")
+    cls = type(model)
+    sub = _SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
+                                          "__module__": cls.__module__,
+                                          "__qualname__": cls.__qualname__})
+        _SUBCLASSES[cls] = sub
+    model._gaaf_functional = scope
+    model.__class__ = sub
