@@ -1,8 +1,10 @@
-"""``gaaf train`` / ``gaaf reproduce`` / ``gaaf data`` subcommands.
+"""The experiment subcommands of ``gaaf``: ``train``, ``reproduce``, ``data`` and
+``analyze`` (and the ``--record-analysis`` flag of ``train``); ``python -m
+gaaf_kernels.experiments`` is ``gaaf train`` for torchrun.
 
 Heavy modules (torch, the training loop) are imported inside the command functions, so
 that ``gaaf verify`` does not pay for them. Bad arguments print one ``gaaf: ...`` line on
-stderr and return 2.
+stderr and return 2; a missing dataset returns 1.
 """
 
 from __future__ import annotations
@@ -10,20 +12,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from .analyze_cli import (
-    add_analyze_command,
-    add_recording_arguments,
-    close_callbacks,
-    recording_callbacks,
-)
-
-__all__ = ["add_commands", "add_train_arguments", "cmd_train", "cmd_reproduce", "cmd_data"]
-
-TABLES = ("table4", "table5")
+__all__ = ["add_commands", "add_train_arguments", "add_analyze_command",
+           "add_recording_arguments", "recording_callbacks", "close_callbacks", "cmd_train",
+           "cmd_reproduce", "cmd_data", "cmd_analyze"]
 
 
 def _error(message: str, code: int = 2) -> int:
+    """Print one ``gaaf: message`` line on stderr; return the exit status."""
     print(f"gaaf: {message}", file=sys.stderr)
     return code
 
@@ -48,6 +47,47 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="use only the first N training examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_recording_arguments(p)
+
+
+def add_recording_arguments(p: argparse.ArgumentParser) -> None:
+    """``--record-analysis`` for ``gaaf train``."""
+    p.add_argument("--record-analysis", action="store_true",
+                   help="record the mean |gradient| per layer and, every epoch, the net "
+                        "variance over 20 dropout masks into RUN_DIR/analysis.json "
+                        "(for gaaf analyze; about 3%% slower on the MNIST MLP)")
+
+
+def recording_callbacks(args: argparse.Namespace, cfg: Any) -> list:
+    """The callbacks ``gaaf train`` passes to ``train`` (none without the flag)."""
+    if not getattr(args, "record_analysis", False):
+        return []
+    from .analysis.recording import make_recording_callbacks
+
+    return make_recording_callbacks(cfg)
+
+
+def close_callbacks(callbacks: Sequence[Any]) -> None:
+    """Release what the callbacks hold (a global hook while training has not started)."""
+    for cb in callbacks:
+        if hasattr(cb, "close"):
+            cb.close()
+
+
+def add_analyze_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``analyze`` to the ``gaaf`` subcommands (``func`` returns the exit status)."""
+    a = subparsers.add_parser(
+        "analyze", help="dropout analysis (paper section 3) of finished runs",
+        description="Figure 1, Table 1 / Figure 2, Tables 2-3 and Figure 4 of the paper for "
+                    "finished runs (several seeds per variant are averaged); writes "
+                    "analysis.md, results.json and PNGs into --out.")
+    a.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="run directories <out>/<task>/<variant>/seed<N> of one task")
+    a.add_argument("--out", default="analysis", help="output folder (default ./analysis)")
+    a.add_argument("--data-dir", default=None, help="default: $GAAF_DATA_DIR or ./data")
+    a.add_argument("--test-limit", type=int, default=None,
+                   help="use only the first N test examples (quick checks)")
+    a.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    a.set_defaults(func=cmd_analyze)
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -94,14 +134,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .data import DatasetNotFoundError
-    from .train import HarnessError, RunConfig, check_config, train
+    from .train import HarnessError, RunConfig, train
 
-    cfg = RunConfig(task=args.task, variant=args.variant, seed=args.seed, epochs=args.epochs,
-                    patience=args.patience, device=args.device, out=args.out,
-                    data_dir=args.data_dir, threads=args.threads, train_limit=args.train_limit,
-                    progress=not args.no_progress)
     try:
-        check_config(cfg)
+        cfg = RunConfig(task=args.task, variant=args.variant, seed=args.seed,
+                        epochs=args.epochs, patience=args.patience, device=args.device,
+                        out=args.out, data_dir=args.data_dir, threads=args.threads,
+                        train_limit=args.train_limit, progress=not args.no_progress)
         callbacks = recording_callbacks(args, cfg)
         try:
             record = train(cfg, callbacks=callbacks)
@@ -121,12 +160,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    if args.table not in TABLES:
-        return _error(f"unknown table {args.table!r}; choose from {', '.join(TABLES)}")
-    if args.seeds is not None and args.seeds < 1:
-        return _error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.epochs is not None and args.epochs < 1:
-        return _error(f"--epochs must be a positive integer, got {args.epochs}")
     from .data import DatasetFetchError, DatasetNotFoundError
     from .reproduce import reproduce
     from .train import HarnessError
@@ -156,7 +189,33 @@ def cmd_data(args: argparse.Namespace) -> int:
             return _error(str(exc), 1)
         return 0
     if args.action == "verify-mnist":
-        problems = data.verify_mnist(data._resolve(args.data_dir) / "mnist")
+        problems = data.verify_mnist(data.resolve_data_dir(args.data_dir) / "mnist")
         print("\n".join(problems) if problems else "MNIST verified")
         return 1 if problems else 0
     return _error(f"unknown data action {args.action!r}; choose from fetch-mnist, verify-mnist")
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """``gaaf analyze``: exit 0, 2 on bad arguments, 1 when the dataset is missing."""
+    if args.test_limit is not None and args.test_limit < 1:
+        return _error(f"--test-limit must be >= 1, got {args.test_limit}")
+    if args.threads is not None and args.threads < 1:
+        return _error(f"--threads must be >= 1, got {args.threads}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        return _error(f"--out {args.out}: exists and is not a directory")
+    from .analysis import AnalysisError
+    from .analysis.analyze import run_analysis
+    from .data import DatasetNotFoundError
+
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        report = run_analysis(args.runs, args.out, args.data_dir, args.test_limit)
+    except AnalysisError as exc:
+        return _error(str(exc))
+    except DatasetNotFoundError as exc:
+        return _error(str(exc), 1)
+    print(report)
+    return 0

@@ -1,4 +1,5 @@
-"""Run records: the run directory layout, atomic writes, versions and machine details.
+"""Run records: the run directory layout, its writers and readers, versions and machine
+details.
 
 Layout (stable; ``gaaf analyze`` reads it)::
 
@@ -14,12 +15,13 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from .atomic import write_atomic
 
 __all__ = ["RECORD", "CHECKPOINT", "MODEL", "run_dir", "write_json_atomic", "save_atomic",
            "read_record", "versions", "machine"]
@@ -33,30 +35,14 @@ def run_dir(out: str | Path, task: str, variant: str, seed: int) -> Path:
     return Path(out) / task / variant / f"seed{seed}"
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write JSON to a temp file beside ``path``, fsync, then rename over ``path``."""
-    data = (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode()
-    _atomic(Path(path), lambda fh: fh.write(data))
+    write_atomic(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
 
 
 def save_atomic(path: str | Path, obj: Any) -> None:
     """``torch.save`` atomically (a crash leaves the previous file intact)."""
-    _atomic(Path(path), lambda fh: torch.save(obj, fh))
+    write_atomic(path, lambda fh: torch.save(obj, fh))
 
 
 def read_record(path: str | Path) -> dict | None:

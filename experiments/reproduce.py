@@ -180,28 +180,36 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
     the table then reports only them.
     """
     from .data import DatasetNotFoundError, ensure_mnist
-    from .train import HarnessError, RunConfig, check_config, train
+    from .train import HarnessError, RunConfig, train
 
+    if table not in TABLES:
+        raise HarnessError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
+    if seeds is not None and seeds < 1:
+        raise HarnessError(f"--seeds must be >= 1, got {seeds}")
     spec = TABLES[table]
     task_names = list(tasks or spec["tasks"])
     for name in task_names:
         try:
-            get_task(name)
+            task = get_task(name)
         except KeyError as exc:
             raise HarnessError(exc.args[0]) from None
-        unknown = [v for v in variants or () if v not in get_task(name).variants]
+        unknown = [v for v in variants or () if v not in task.variants]
         if unknown:
             raise HarnessError(f"unknown variant {unknown[0]!r} for {name}; choose from "
-                               f"{', '.join(get_task(name).variants)}")
-    n_seeds = seeds if seeds is not None else (1 if quick else 5)
-    seed_list = list(range(n_seeds))
+                               f"{', '.join(task.variants)}")
+    seed_list = list(range(seeds if seeds is not None else (1 if quick else 5)))
     if quick:
-        epochs = epochs or spec["quick_epochs"]
-        train_limit = train_limit or spec["quick_limit"]
+        epochs = spec["quick_epochs"] if epochs is None else epochs
+        train_limit = spec["quick_limit"] if train_limit is None else train_limit
         # One thread: on a shared 2-core machine, two OpenMP threads competing with other
         # processes made some MNIST epochs 30x slower; one thread is never far off.
-        threads = threads or 1
+        threads = 1 if threads is None else threads
     out = Path(out if out is not None else ("runs/quick" if quick else "runs"))
+    # Every run's configuration is made, and so validated, before anything runs.
+    runs = [RunConfig(task=name, variant=variant, seed=seed, epochs=epochs, patience=patience,
+                      device=device, out=out, data_dir=data_dir, threads=threads,
+                      train_limit=train_limit, progress=progress)
+            for seed in seed_list for name in task_names for variant in _variants(name, variants)]
     stem = table if tasks is None else f"{table}-{'-'.join(task_names)}"
     stem += f"-{'-'.join(variants)}" if variants else ""
     stem += "-quick" if quick else ""
@@ -209,32 +217,24 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
         ensure_mnist(data_dir)
     missing: dict[str, str] = {}
     t0 = time.perf_counter()
-    for seed in seed_list:
-        for name in task_names:
-            if name in missing:
-                continue
-            for variant in _variants(name, variants):
-                cfg = RunConfig(task=name, variant=variant, seed=seed, epochs=epochs,
-                                patience=patience, device=device, out=out,
-                                data_dir=data_dir, threads=threads,
-                                train_limit=train_limit, progress=progress)
-                check_config(cfg)
-                rec = records.read_record(records.run_dir(out, name, variant, seed))
-                if rec is not None and rec.get("status") == "finished":
-                    print(f"{name}/{variant}/seed{seed}: finished, skipped", file=sys.stderr)
-                try:
-                    rec = train(cfg)
-                    fin = rec["final"]
-                    print(f"{name}/{variant}/seed{seed}: test {fin['test_acc']:.2f}% at epoch "
-                          f"{fin['converged_epoch']} (ran {fin['epochs_run']}), "
-                          f"{rec['wall_time_s']:.0f} s", file=sys.stderr)
-                except DatasetNotFoundError as exc:
-                    if len(task_names) == 1:
-                        raise
-                    missing[name] = "dataset not found"
-                    print(f"gaaf: {name}: {str(exc).splitlines()[0]} (skipped)",
-                          file=sys.stderr)
-                    break
+    for cfg in runs:
+        if cfg.task in missing:
+            continue
+        label = f"{cfg.task}/{cfg.variant}/seed{cfg.seed}"
+        rec = records.read_record(records.run_dir(out, cfg.task, cfg.variant, cfg.seed))
+        if rec is not None and rec.get("status") == "finished":
+            print(f"{label}: finished, skipped", file=sys.stderr)
+        try:
+            rec = train(cfg)
+        except DatasetNotFoundError as exc:
+            if len(task_names) == 1:
+                raise
+            missing[cfg.task] = "dataset not found"
+            print(f"gaaf: {cfg.task}: {str(exc).splitlines()[0]} (skipped)", file=sys.stderr)
+            continue
+        fin = rec["final"]
+        print(f"{label}: test {fin['test_acc']:.2f}% at epoch {fin['converged_epoch']} "
+              f"(ran {fin['epochs_run']}), {rec['wall_time_s']:.0f} s", file=sys.stderr)
     found = collect(out, [t for t in task_names if t not in missing], seed_list, variants)
     text = format_table(table, found, seed_list, missing)
     results = Path(results_dir)

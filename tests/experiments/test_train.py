@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -138,6 +139,18 @@ def test_bad_config_errors(tmp_path):
         with pytest.raises(HarnessError, match=match):
             train(RunConfig(**{**base, **kw}))
     assert not any(tmp_path.iterdir())
+
+
+def test_config_is_validated_when_made():
+    cfg = RunConfig(task="tiny-mlp", variant="base", epochs=7, patience=3)
+    assert cfg.spec.name == "tiny-mlp"
+    assert (cfg.protocol.max_epochs, cfg.protocol.patience) == (7, 3)
+    assert cfg.spec.protocol.max_epochs == 3  # the task's own protocol is untouched
+    with pytest.raises(HarnessError, match="--patience must be a positive integer, got 0"):
+        dataclasses.replace(cfg, patience=0)
+    with pytest.raises(HarnessError, match="--threads must be >= 1, got 0"):
+        RunConfig(task="tiny-mlp", variant="base", threads=0)
+    assert cfg == RunConfig(task="tiny-mlp", variant="base", epochs=7, patience=3)
 
 
 def test_crop_flip_is_a_shifted_crop_or_its_mirror():

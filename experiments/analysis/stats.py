@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import records
+from .. import records
 from .recording import layer_names, linear_layers, read_analysis
 
 __all__ = ["THRESHOLDS", "SATURATION", "AnalysisError", "Run", "RunStats", "VariantSummary",
@@ -71,7 +71,7 @@ def group_runs(runs: Sequence[Run]) -> dict[str, list[Run]]:
     if len(tasks) != 1:
         raise AnalysisError(f"runs of several tasks given ({', '.join(tasks)}); "
                             "analyze one task at a time")
-    from .tasks import get_task
+    from ..tasks import get_task
 
     if get_task(tasks[0]).arch != "mlp":
         raise AnalysisError(f"{tasks[0]}: the dropout analysis supports MLP tasks only")
@@ -187,7 +187,7 @@ def _recorded(run: Run, stats: RunStats) -> None:
 
 def analyze_run(run: Run, test_x: torch.Tensor, seed: int = 0) -> RunStats:
     """Load ``run``'s converged weights and compute its statistics on ``test_x``."""
-    from .models import build_model
+    from ..models import build_model
 
     model = build_model(run.task, run.variant, init=False)
     state = torch.load(run.path / records.MODEL, map_location="cpu", weights_only=True)

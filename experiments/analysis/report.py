@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import SATURATION, THRESHOLDS, VariantSummary
+from .stats import SATURATION, THRESHOLDS, VariantSummary
 
 __all__ = ["PAPER", "claims", "render_report", "results_json"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis import SATURATION, THRESHOLDS, VariantSummary
+from .stats import SATURATION, THRESHOLDS, VariantSummary
 
 __all__ = ["kde", "kde_numpy", "plot_weights", "plot_correlations", "plot_nets",
            "plot_recorded", "FIGURES"]

