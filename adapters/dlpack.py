@@ -1,8 +1,9 @@
 """Zero-copy exchange with any DLPack array library (CuPy, NumPy, JAX, ...).
 
 Arrays come in as torch tensors through ``torch.from_dlpack`` (no copy), run through
-the same custom ops as the PyTorch adapter, and go back out through the library's own
-``from_dlpack`` (no copy). Where a layout cannot be shared (negative strides, which
+the PyTorch adapter's public ``gaaf`` / ``gaaf_backward`` (or, to write ``out=`` on the
+Triton backend, straight through the kernel launchers), and go back out through the
+library's own ``from_dlpack`` (no copy). Where a layout cannot be shared (negative strides, which
 ``torch.from_dlpack`` cannot represent), the input is first made contiguous by its own
 library: a documented copy, never a wrong answer.
 """
@@ -90,7 +91,15 @@ def run(
         out_tensor = import_array(out, "out", library)
         check_out(out, xt, out_tensor)
     backend = torch_adapter.select_backend("auto", xt)
-    run_op = torch_adapter._run_forward if kind == "forward" else torch_adapter._run_backward
     with torch.no_grad():
-        result = run_op(*args, cfg, backend, out=out_tensor)
-    return from_dlpack(result) if out is None else out
+        if out_tensor is not None and backend == "triton":  # the kernel writes into out
+            launcher = launch.forward if kind == "forward" else launch.backward
+            launcher(*args, cfg, out=out_tensor)
+            return out
+        op = torch_adapter.gaaf if kind == "forward" else torch_adapter.gaaf_backward
+        result = op(*args, activation, shape, K=K, activation_params=activation_params,
+                    shape_params=shape_params, backend=backend)
+    if out is None:
+        return from_dlpack(result)
+    out_tensor.copy_(result)
+    return out
