@@ -103,16 +103,28 @@ def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
         raise UsageError(str(exc)) from None
     pairs = cc.default_pairs(args.activation)
     results = cc.sweep(targets, pairs, progress=_progress("compile"))
+    failed = [r for r in results if not r.ok]
+    if args.json:
+        import dataclasses
+        import json
+
+        print(json.dumps([dict(dataclasses.asdict(r), ok=r.ok) for r in results], indent=1))
+        return 1 if failed else 0
     header = ("target", "kernel", "activation", "shape", "dtype", "offsets", "registers",
-              "spill bytes", "stack bytes", "128-bit loads", "result")
+              "spill bytes", "stack bytes", "128-bit loads", "SASS/elem", "MUFU/elem",
+              "predicted % of copy roofline", "result")
     print(format_table(header, [
         (r.target, r.kernel, r.activation, r.shape, r.dtype,
          "int64" if r.int64_offsets else "int32", r.registers, r.spill_bytes, r.stack_bytes,
-         "yes" if r.wide_loads else "no", "ok" if r.ok else ("FAIL " + r.error).strip())
+         "yes" if r.wide_loads else "no", f"{r.instructions_per_element:.1f}"
+         + ("" if r.straight_line else " (branches)"), f"{r.mufu_per_element:.2f}",
+         " ".join(f"{card} {100 * frac:.0f}%" for card, frac in r.predicted.items()),
+         "ok" if r.ok else ("FAIL " + r.error).strip())
         for r in results]))
-    failed = [r for r in results if not r.ok]
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
-          f"(targets: {args.compile}; max registers {max(r.registers for r in results)})")
+          f"(targets: {args.compile}; max registers {max(r.registers for r in results)}); "
+          "roofline figures are predictions of the static model in "
+          "gaaf_kernels/kernels/throughput.py, not measurements")
     return 1 if failed else 0
 
 
@@ -129,7 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import a module or run a .py file first (to register functions)")
     v.add_argument("--compile", metavar="TARGETS",
                    help="instead: compile every specialization for GPU targets, e.g. "
-                        "sm_80,sm_90, and report registers, spills and load width")
+                        "sm_80,sm_90, and report registers, spills, load width, SASS "
+                        "instructions per element and the predicted %% of the copy roofline")
+    v.add_argument("--json", action="store_true",
+                   help="with --compile: print the results as JSON")
     v.set_defaults(func=cmd_verify)
     from gaaf_kernels.experiments.cli import add_commands  # train, reproduce, analyze
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 from gaaf_kernels.reference import registry as _ref
 
+from .kernels.fast import FAST
 from .kernels.functions import BUILTIN_TRITON
 
 _TRITON: dict[tuple[str, str], tuple[Callable, Callable]] = {}
@@ -29,9 +30,22 @@ def shapes() -> list[str]:
     return _ref.shape_names()
 
 
-def triton_functions(spec: _ref.FunctionSpec) -> tuple[Callable, Callable]:
-    """The ``(value, derivative)`` Triton functions of a registered spec."""
-    return _TRITON[(spec.kind, spec.name)]
+def triton_functions(spec: _ref.FunctionSpec,
+                     dtype: str = "float64") -> tuple[Callable, Callable]:
+    """The ``(value, derivative)`` Triton functions of a registered spec.
+
+    ``dtype`` is the storage dtype's name: float32 and 16-bit storage take the built-ins'
+    fast twins (``kernels/fast.py``) where they exist, float64 the precise ones.
+    """
+    value, derivative = _TRITON[(spec.kind, spec.name)]
+    builtin = _ref.BUILTIN_ACTIVATIONS if spec.kind == "activation" else _ref.BUILTIN_SHAPES
+    if dtype == "float64" or spec.name not in builtin or spec.name not in FAST:
+        return value, derivative
+    value32, derivative32, value16, derivative16 = FAST[spec.name]
+    value, derivative = value32 or value, derivative32 or derivative
+    if dtype in ("float16", "bfloat16"):
+        value, derivative = value16 or value, derivative16 or derivative
+    return value, derivative
 
 
 def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_value,

@@ -20,6 +20,7 @@ GELU_TANH_BETA = math.sqrt(2.0 / math.pi)
 GELU_TANH_KAPPA = 0.044715
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
+QUICK_GELU_ALPHA = 1.702  # x * sigmoid(1.702 x), as CLIP and transformers write it
 
 
 def safe_mul(xp, a, b):
@@ -29,13 +30,16 @@ def safe_mul(xp, a, b):
 
 
 def sawtooth(xp, x, K):
-    """g(x) = (x*K - floor(x*K) - 0.5) / K, with x*K rounded in x's dtype.
+    """g(x) = (x*K - floor(x*K) - 0.5) * (1/K), with x*K rounded in x's dtype.
 
-    A non-finite x*K (x = +-inf or overflow) has fractional part 0, so g = -0.5/K.
+    ``K`` is a scalar of the compute dtype; 1/K is rounded once in that dtype, and every
+    path multiplies by it (a division per element costs a GPU kernel more instructions
+    than the rest of the sawtooth together). A non-finite x*K (x = +-inf or overflow)
+    has fractional part 0, so g = -0.5 * (1/K).
     """
     xk = x * K
     frac = xp.where(xp.isfinite(xk), xk - xp.floor(xk), xp.zeros_like(xk))
-    return (frac - 0.5) / K
+    return (frac - 0.5) * (1.0 / K)
 
 
 def sigmoid(xp, x):
@@ -171,6 +175,43 @@ def mish_derivative(xp, x):
     tanh_sp = xp.tanh(softplus_x)
     sech2 = tanh_derivative(xp, softplus_x)
     return tanh_sp + safe_mul(xp, x, safe_mul(xp, sigmoid(xp, x), sech2))
+
+
+def hardsigmoid(xp, x):
+    # min(max(x + 3, 0), 6) / 6, as PyTorch computes it
+    return xp.minimum(xp.maximum(x + 3.0, xp.zeros_like(x)), xp.zeros_like(x) + 6.0) / 6.0
+
+
+def hardsigmoid_derivative(xp, x):
+    return xp.where((x > -3.0) & (x < 3.0), xp.zeros_like(x) + 1.0 / 6.0, xp.zeros_like(x))
+
+
+def hardswish(xp, x):
+    return safe_mul(xp, x, hardsigmoid(xp, x))
+
+
+def hardswish_derivative(xp, x):
+    # PyTorch's kinks: 0 below -3, x/3 + 1/2 on [-3, 3] (both ends included), 1 above
+    ones = xp.zeros_like(x) + 1.0
+    return xp.where(x < -3.0, xp.zeros_like(x), xp.where(x <= 3.0, x / 3.0 + 0.5, ones))
+
+
+def quick_gelu(xp, x):
+    return safe_mul(xp, x, sigmoid(xp, QUICK_GELU_ALPHA * x))
+
+
+def quick_gelu_derivative(xp, x):
+    sig = sigmoid(xp, QUICK_GELU_ALPHA * x)
+    return sig + safe_mul(xp, QUICK_GELU_ALPHA * sig, safe_mul(xp, x, 1.0 - sig))
+
+
+def relu_squared(xp, x):
+    r = relu(xp, x)
+    return r * r
+
+
+def relu_squared_derivative(xp, x):
+    return 2.0 * relu(xp, x)  # 0 at the kink x = 0, where both sides agree
 
 
 # --- shape functions ---------------------------------------------------------------

@@ -236,6 +236,13 @@ for _name, _value, _deriv, _params, _default in [
     ("softplus", f.softplus, f.softplus_derivative, {"beta": 1.0, "threshold": 20.0},
      _ONE_SIDED),
     ("mish", f.mish, f.mish_derivative, None, _ONE_SIDED),
+    # hardsigmoid(x) = (1 + hardtanh(x/3)) / 2: hardtanh's shape stretched by 3, c = 27.
+    ("hardsigmoid", f.hardsigmoid, f.hardsigmoid_derivative, None, ("gaussian", {"c": 27.0})),
+    # hardswish is dead below -3 where relu is dead below 0: relu's shape moved by 3.
+    ("hardswish", f.hardswish, f.hardswish_derivative, None,
+     ("shifted_sigmoid", {"shift": 7.0, "slope": 1.0})),
+    ("quick_gelu", f.quick_gelu, f.quick_gelu_derivative, None, _ONE_SIDED),
+    ("relu_squared", f.relu_squared, f.relu_squared_derivative, None, _ONE_SIDED),
 ]:
     _builtin("activation", _name, _value, _deriv, _params, _default[0], _default[1])
 

@@ -103,7 +103,8 @@ LIMITS = {  # plain activation at (-inf, +inf)
     "relu": (0, math.inf), "leaky_relu": (-math.inf, math.inf), "elu": (-1, math.inf),
     "selu": (-1.0507009873554805 * 1.6732632423543772, math.inf), "gelu": (0, math.inf),
     "gelu_tanh": (0, math.inf), "silu": (0, math.inf), "softplus": (0, math.inf),
-    "mish": (0, math.inf),
+    "mish": (0, math.inf), "hardsigmoid": (0, 1), "hardswish": (0, math.inf),
+    "quick_gelu": (0, math.inf), "relu_squared": (0, math.inf),
 }
 
 

@@ -1,20 +1,16 @@
 """Compile every kernel specialization for GPU targets, without a GPU.
 
 ``triton.compile`` on an ``ASTSource`` with a ``GPUTarget`` produces PTX and a cubin on
-any machine; ``cuobjdump`` (shipped in the triton wheel) reads registers and
-local-memory (spill) bytes off the cubin, and the PTX tells whether global loads are
-128-bit wide.
+any machine; ``cuobjdump`` (shipped in the triton wheel) reads registers, local-memory
+(spill) bytes and the SASS off the cubin, and the PTX tells whether global loads are
+128-bit wide. The SASS feeds the throughput model (``throughput.py``).
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import triton
 import triton.language as tl
@@ -25,11 +21,12 @@ from gaaf_kernels.reference import get_activation, get_shape
 
 from ..registry import activations, shapes, triton_functions
 from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
-from .launch import GPU_BLOCK_SIZE, GPU_NUM_WARPS
+from .launch import gpu_launch_config
+from .throughput import cards_for, count_sass, predicted_fraction, run_cuobjdump
 
 POINTER_TYPES = {"float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32",
                  "float64": "*fp64"}
-SCALARS = ("K", "a0", "a1", "a2", "s0", "s1", "s2")
+SCALARS = ("K", "inv_K", "a0", "a1", "a2", "s0", "s1", "s2")
 WIDE_LOAD = re.compile(r"ld\.global(?:\.\w+)*\.(?:v4\.b32|v2\.b64|v4\.b64|v8\.b32)")
 ANY_LOAD = re.compile(r"ld\.global")
 
@@ -47,6 +44,11 @@ class CompileResult:
     wide_loads: bool
     stack_bytes: int = 0  # call frames (e.g. float64 division's slow path), not spills
     error: str = ""
+    instructions_per_element: float = 0.0  # SASS per element (static = dynamic if straight)
+    mufu_per_element: float = 0.0
+    straight_line: bool = True
+    # Predicted fraction of the copy roofline per card of this target (throughput model).
+    predicted: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -79,19 +81,9 @@ def default_pairs(activation: str | None = None) -> list[tuple[str, str]]:
     return pairs
 
 
-def _cuobjdump() -> Path:
-    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-
-
 def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
     """Registers, local-memory bytes (spills) and call-stack bytes of the kernel."""
-    with tempfile.NamedTemporaryFile(suffix=".cubin", delete=False) as handle:
-        handle.write(cubin)
-    try:
-        text = subprocess.run([str(_cuobjdump()), "--dump-resource-usage", handle.name],
-                              capture_output=True, text=True, check=True).stdout
-    finally:
-        os.unlink(handle.name)
+    text = run_cuobjdump("--dump-resource-usage", cubin)
     registers = int(re.search(r"REG:(\d+)", text).group(1))
     local = int(re.search(r"LOCAL:(\d+)", text).group(1))
     stack = int(re.search(r"STACK:(\d+)", text).group(1))
@@ -101,9 +93,10 @@ def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
 def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
                 int64_offsets: bool = False) -> CompileResult:
     act, shp = get_activation(activation), get_shape(shape)
-    act_value, act_derivative = triton_functions(act)
-    shape_value, shape_derivative = triton_functions(shp)
+    act_value, act_derivative = triton_functions(act, dtype)
+    shape_value, shape_derivative = triton_functions(shp, dtype)
     pointer = POINTER_TYPES[dtype]
+    block_size, num_warps = gpu_launch_config(dtype)
     if kernel == "forward":
         fn, pointers = gaaf_forward_kernel, ("x_ptr", "y_ptr")
         constexprs = {"ACTIVATION": act_value, "SHAPE": shape_value}
@@ -114,7 +107,7 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
     constexprs.update({
         "N_ACTIVATION_PARAMS": len(act.params), "N_SHAPE_PARAMS": len(shp.params),
         "COMPUTE_DTYPE": tl.float64 if dtype == "float64" else tl.float32,
-        "BLOCK_SIZE": GPU_BLOCK_SIZE, "INT64_OFFSETS": int64_offsets, "BF16_AS_BITS": False,
+        "BLOCK_SIZE": block_size, "INT64_OFFSETS": int64_offsets, "BF16_AS_BITS": False,
     })
     signature = {name: pointer for name in pointers}
     signature["n_elements"] = "i64" if int64_offsets else "i32"
@@ -128,17 +121,24 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
         compiled = triton.compile(
             ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
             target=target,
-            options={"num_warps": GPU_NUM_WARPS, "enable_fp_fusion": False},
+            options={"num_warps": num_warps, "enable_fp_fusion": False},
         )
         registers, spills, stack = _resource_usage(compiled.asm["cubin"])
         ptx = compiled.asm["ptx"]
         loads = [line for line in ptx.splitlines() if ANY_LOAD.search(line)]
         wide = bool(loads) and all(WIDE_LOAD.search(line) for line in loads)
+        sass = count_sass(run_cuobjdump("-sass", compiled.asm["cubin"]))
     except Exception as exc:  # report, do not stop the sweep
         return CompileResult(**label, registers=0, spill_bytes=0, wide_loads=False,
                              error=f"{type(exc).__name__}: {str(exc)[:300]}")
+    per_thread = block_size // (num_warps * 32)
+    instructions, mufu = sass.instructions / per_thread, sass.mufu / per_thread
+    predicted = {card.name: predicted_fraction(card, kernel, dtype, instructions, mufu)
+                 for card in cards_for(target.arch)}
     return CompileResult(**label, registers=registers, spill_bytes=spills, wide_loads=wide,
-                         stack_bytes=stack)
+                         stack_bytes=stack, instructions_per_element=instructions,
+                         mufu_per_element=mufu, straight_line=sass.straight_line,
+                         predicted=predicted)
 
 
 def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],

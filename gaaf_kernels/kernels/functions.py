@@ -4,10 +4,23 @@ Each function takes ``x`` (a block in the compute dtype) and its parameters (sca
 already in the compute dtype) in the order the registry declares them. No libdevice:
 tanh, expm1 and log1p are written with ``tl.exp``/``tl.log`` so that the Triton
 interpreter runs them too, keeping relative accuracy for tiny arguments.
+
+These follow the reference operation by operation and are what float64 runs; float32
+and 16-bit storage run the cheaper twins of ``fast.py`` where one exists.
 """
 
 import triton
 import triton.language as tl
+
+from gaaf_kernels.reference import formulas as f
+
+SQRT1_2 = tl.constexpr(f.SQRT1_2)
+INV_SQRT_2PI = tl.constexpr(f.INV_SQRT_2PI)
+GELU_TANH_BETA = tl.constexpr(f.GELU_TANH_BETA)
+GELU_TANH_KAPPA = tl.constexpr(f.GELU_TANH_KAPPA)
+SELU_ALPHA = tl.constexpr(f.SELU_ALPHA)
+SELU_SCALE = tl.constexpr(f.SELU_SCALE)
+QUICK_GELU_ALPHA = tl.constexpr(f.QUICK_GELU_ALPHA)
 
 # --- helpers ------------------------------------------------------------------------
 
@@ -144,33 +157,30 @@ def elu_derivative(x, alpha):
 
 @triton.jit
 def selu_value(x):
-    alpha = const(1.6732632423543772848170429916717, x)
-    return const(1.0507009873554804934193349852946, x) * elu_value(x, alpha)
+    return const(SELU_SCALE, x) * elu_value(x, const(SELU_ALPHA, x))
 
 
 @triton.jit
 def selu_derivative(x):
-    alpha = const(1.6732632423543772848170429916717, x)
-    return const(1.0507009873554804934193349852946, x) * elu_derivative(x, alpha)
+    return const(SELU_SCALE, x) * elu_derivative(x, const(SELU_ALPHA, x))
 
 
 @triton.jit
 def gelu_value(x):
-    cdf = 0.5 * (1.0 + tl.erf(x * const(0.7071067811865476, x)))
+    cdf = 0.5 * (1.0 + tl.erf(x * const(SQRT1_2, x)))
     return safe_mul(x, cdf)
 
 
 @triton.jit
 def gelu_derivative(x):
-    cdf = 0.5 * (1.0 + tl.erf(x * const(0.7071067811865476, x)))
-    pdf = tl.exp(-0.5 * x * x) * const(0.3989422804014327, x)
+    cdf = 0.5 * (1.0 + tl.erf(x * const(SQRT1_2, x)))
+    pdf = tl.exp(-0.5 * x * x) * const(INV_SQRT_2PI, x)
     return cdf + safe_mul(x, pdf)
 
 
 @triton.jit
 def _gelu_tanh_inner(x):
-    kappa = const(0.044715, x)
-    return const(0.7978845608028654, x) * (x + kappa * (x * x * x))
+    return const(GELU_TANH_BETA, x) * (x + const(GELU_TANH_KAPPA, x) * (x * x * x))
 
 
 @triton.jit
@@ -184,8 +194,8 @@ def gelu_tanh_derivative(x):
     inner = _gelu_tanh_inner(x)
     right = 1.0 + tanh(inner)
     sech2 = tanh_derivative(inner)
-    inner_derivative = const(0.7978845608028654, x) * (
-        1.0 + 3.0 * const(0.044715, x) * (x * x))
+    inner_derivative = const(GELU_TANH_BETA, x) * (
+        1.0 + 3.0 * const(GELU_TANH_KAPPA, x) * (x * x))
     return 0.5 * right + safe_mul(0.5 * x, safe_mul(sech2, inner_derivative))
 
 
@@ -222,6 +232,53 @@ def mish_derivative(x):
     softplus_x = log1p(tl.exp(x))
     sech2 = tanh_derivative(softplus_x)
     return tanh(softplus_x) + safe_mul(x, safe_mul(sigmoid(x), sech2))
+
+
+@triton.jit
+def hardsigmoid_value(x):
+    zeros = tl.zeros_like(x)
+    return tl.minimum(tl.maximum(x + 3.0, zeros, propagate_nan=tl.PropagateNan.ALL),
+                      zeros + 6.0, propagate_nan=tl.PropagateNan.ALL) / 6.0
+
+
+@triton.jit
+def hardsigmoid_derivative(x):
+    zeros = tl.zeros_like(x)
+    return tl.where((x > -3.0) & (x < 3.0), zeros + 1.0 / 6.0, zeros)
+
+
+@triton.jit
+def hardswish_value(x):
+    return safe_mul(x, hardsigmoid_value(x))
+
+
+@triton.jit
+def hardswish_derivative(x):
+    zeros = tl.zeros_like(x)
+    return tl.where(x < -3.0, zeros, tl.where(x <= 3.0, x / 3.0 + 0.5, zeros + 1.0))
+
+
+@triton.jit
+def quick_gelu_value(x):
+    return safe_mul(x, sigmoid(const(QUICK_GELU_ALPHA, x) * x))
+
+
+@triton.jit
+def quick_gelu_derivative(x):
+    alpha = const(QUICK_GELU_ALPHA, x)
+    sig = sigmoid(alpha * x)
+    return sig + safe_mul(alpha * sig, safe_mul(x, 1.0 - sig))
+
+
+@triton.jit
+def relu_squared_value(x):
+    r = relu_value(x)
+    return r * r
+
+
+@triton.jit
+def relu_squared_derivative(x):
+    return 2.0 * relu_value(x)
 
 
 # --- shape functions ----------------------------------------------------------------
@@ -294,6 +351,10 @@ BUILTIN_TRITON = {
     "silu": (silu_value, silu_derivative),
     "softplus": (softplus_value, softplus_derivative),
     "mish": (mish_value, mish_derivative),
+    "hardsigmoid": (hardsigmoid_value, hardsigmoid_derivative),
+    "hardswish": (hardswish_value, hardswish_derivative),
+    "quick_gelu": (quick_gelu_value, quick_gelu_derivative),
+    "relu_squared": (relu_squared_value, relu_squared_derivative),
     "gaussian": (gaussian_value, gaussian_derivative),
     "laplace": (laplace_value, laplace_derivative),
     "shifted_sigmoid": (shifted_sigmoid_value, shifted_sigmoid_derivative),

@@ -66,16 +66,20 @@ def _store(ptr, offsets, value, mask, BF16_AS_BITS: tl.constexpr):
 
 
 @triton.jit
-def _sawtooth(x, K):
-    """g(x) = (x*K - floor(x*K) - 0.5) / K; fractional part 0 where x*K is not finite."""
-    xk = x * K
-    inf = float("inf")
-    finite = (xk == xk) & (xk != inf) & (xk != -inf)
-    floor = tl.floor(xk)
-    # GPUs lower floor with flush-to-zero: floor(-subnormal) must still be -1.
-    floor = tl.where((xk < 0) & (floor == 0), floor - 1.0, floor)
-    frac = tl.where(finite, xk - floor, tl.zeros_like(xk))
-    return (frac - 0.5) / K
+def _sawtooth(x, K, inv_K):
+    """g(x) = (x*K - floor(x*K) - 0.5) * (1/K); fractional part 0 where x*K is not finite.
+
+    1/K arrives rounded once in the compute dtype, as every path rounds it.
+    """
+    # Clamped to +-2^24 (2^53 in float64) x*K keeps its fractional part, which is 0 from
+    # 2^23 (2^52) on, and +-inf becomes finite: one instruction instead of three selects.
+    bound: tl.constexpr = 16777216.0 if x.dtype == tl.float32 else 9007199254740992.0
+    xk = tl.clamp(x * K, -bound, bound)
+    frac = xk - tl.floor(xk)
+    # GPUs floor with flush-to-zero: floor(-subnormal) is -0 there, frac = x*K < 0; the
+    # reference floors to -1 and gets 1 - tiny, which rounds to 1 as frac + 1 does.
+    frac = tl.where(frac < 0, frac + 1.0, frac)
+    return (frac - 0.5) * inv_K
 
 
 @triton.jit
@@ -84,6 +88,7 @@ def gaaf_forward_kernel(
     y_ptr,
     n_elements,
     K: tl.float64,
+    inv_K: tl.float64,
     a0: tl.float64,
     a1: tl.float64,
     a2: tl.float64,
@@ -106,6 +111,7 @@ def gaaf_forward_kernel(
         y_ptr: output, same dtype and layout as the input.
         n_elements: number of elements to process.
         K: frequency constant of the sawtooth (float64, rounded to the compute dtype).
+        inv_K: 1/K as rounded in the compute dtype (exact in float64).
         a0, a1, a2: activation parameters in declared order (unused slots are 0).
         s0, s1, s2: shape-function parameters in declared order.
         ACTIVATION: ``@triton.jit`` activation value function phi.
@@ -120,12 +126,14 @@ def gaaf_forward_kernel(
     offsets = _offsets(BLOCK_SIZE, INT64_OFFSETS)
     mask = offsets < n_elements
     x = _load(x_ptr, offsets, mask, COMPUTE_DTYPE, BF16_AS_BITS)
-    k = _scalar(K, COMPUTE_DTYPE)
+    k, inv_k = _scalar(K, COMPUTE_DTYPE), _scalar(inv_K, COMPUTE_DTYPE)
     phi = _apply(ACTIVATION, N_ACTIVATION_PARAMS, x, _scalar(a0, COMPUTE_DTYPE),
                  _scalar(a1, COMPUTE_DTYPE), _scalar(a2, COMPUTE_DTYPE))
     s = _apply(SHAPE, N_SHAPE_PARAMS, x, _scalar(s0, COMPUTE_DTYPE),
                _scalar(s1, COMPUTE_DTYPE), _scalar(s2, COMPUTE_DTYPE))
-    y = phi + _sawtooth(x, k) * s
+    # One FMA (rounded once, where the reference rounds the product and the sum): within
+    # an ulp of the reference; only x*K must not be contracted, and it is not (see launch).
+    y = tl.fma(_sawtooth(x, k, inv_k), s, phi)
     y = tl.where(x != x, x, y)  # NaN in, NaN out
     _store(y_ptr, offsets, y, mask, BF16_AS_BITS)
 
@@ -137,6 +145,7 @@ def gaaf_backward_kernel(
     dx_ptr,
     n_elements,
     K: tl.float64,
+    inv_K: tl.float64,
     a0: tl.float64,
     a1: tl.float64,
     a2: tl.float64,
@@ -161,6 +170,7 @@ def gaaf_backward_kernel(
         dx_ptr: output gradient with respect to x, same dtype and layout as x.
         n_elements: number of elements to process.
         K: frequency constant of the sawtooth (float64, rounded to the compute dtype).
+        inv_K: 1/K as rounded in the compute dtype (exact in float64).
         a0, a1, a2: activation parameters in declared order (unused slots are 0).
         s0, s1, s2: shape-function parameters in declared order.
         ACTIVATION_DERIVATIVE: ``@triton.jit`` derivative phi' of the activation.
@@ -177,7 +187,7 @@ def gaaf_backward_kernel(
     mask = offsets < n_elements
     x = _load(x_ptr, offsets, mask, COMPUTE_DTYPE, BF16_AS_BITS)
     dy = _load(dy_ptr, offsets, mask, COMPUTE_DTYPE, BF16_AS_BITS)
-    k = _scalar(K, COMPUTE_DTYPE)
+    k, inv_k = _scalar(K, COMPUTE_DTYPE), _scalar(inv_K, COMPUTE_DTYPE)
     q0 = _scalar(s0, COMPUTE_DTYPE)
     q1 = _scalar(s1, COMPUTE_DTYPE)
     q2 = _scalar(s2, COMPUTE_DTYPE)
@@ -185,6 +195,6 @@ def gaaf_backward_kernel(
                   _scalar(a1, COMPUTE_DTYPE), _scalar(a2, COMPUTE_DTYPE))
     s = _apply(SHAPE, N_SHAPE_PARAMS, x, q0, q1, q2)
     ds = _apply(SHAPE_DERIVATIVE, N_SHAPE_PARAMS, x, q0, q1, q2)
-    dx = dy * (dphi + s + _sawtooth(x, k) * ds)
+    dx = dy * tl.fma(_sawtooth(x, k, inv_k), ds, dphi + s)
     dx = tl.where(x != x, x, dx)  # NaN in, NaN out
     _store(dx_ptr, offsets, dx, mask, BF16_AS_BITS)
