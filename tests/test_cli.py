@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Not the repository root: there, the uninstalled gaaf_kernels/ folder would shadow an
+# installed (non-editable) package, whose mapped subpackages it lacks.
+CWD = ROOT / "tests"
 
 
 def gaaf(*args: str, interpret: bool = True) -> subprocess.CompletedProcess:
@@ -15,7 +18,7 @@ def gaaf(*args: str, interpret: bool = True) -> subprocess.CompletedProcess:
     if not interpret:
         env.pop("TRITON_INTERPRET", None)
     return subprocess.run([sys.executable, "-m", "gaaf_kernels.cli", *args],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+                          capture_output=True, text=True, env=env, cwd=CWD, timeout=600)
 
 
 def test_verify_prints_a_table_and_exits_0():
@@ -38,7 +41,7 @@ def test_verify_switches_to_the_interpreter_without_a_gpu():
 
 def test_verify_fails_on_a_broken_registration():
     done = gaaf("verify", "--activation", "broken_square", "--dtypes", "float32",
-                "--shape", "none", "--import", "tests/data/broken_activation.py")
+                "--shape", "none", "--import", str(CWD / "data" / "broken_activation.py"))
     assert done.returncode == 1
     triton_row = next(r for r in done.stdout.splitlines() if r.startswith("triton"))
     torch_row = next(r for r in done.stdout.splitlines() if r.startswith("torch"))
