@@ -279,3 +279,15 @@ def test_docs_function_table_is_the_code_table(doc):
         documented.update({c: activation for c in re.findall(r"`([^`]+)`", calls)})
     expected = {label: bind(torch.zeros(1))[1] for label, bind in FUNCTIONS.values()}
     assert documented == expected
+
+
+def test_converting_a_plain_model_imports_neither_transformers_nor_timm():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from gaaf_kernels.adapters.torch import convert; "
+            "convert(torch.nn.Sequential(torch.nn.GELU()), functional=True)(torch.ones(2)); "
+            "print(sorted(m for m in ('transformers', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "GAAF_COMPILE": "0"}).stdout
+    assert out.strip() == "[]"
