@@ -1,13 +1,19 @@
 """PyTorch adapter: ``gaaf()`` (differentiable function) and ``GAAF`` (``nn.Module``).
 
-Both are thin wrappers over two ``torch.library.custom_op`` operators,
-``gaaf_kernels::forward`` and ``gaaf_kernels::backward``, with fake (meta)
-implementations and a registered autograd formula that saves only ``x``. The
-operators are opaque to ``torch.compile``, so the fused kernels run as they are.
+Three routes to the same computation, all saving only ``x`` for the backward:
+
+* eager calls: a plain ``torch.autograd.Function`` (``_EagerGAAF``) around the fused
+  kernels (Triton, or the Inductor-compiled composite);
+* under ``torch.compile``: the formulas as pointwise torch ops that Inductor fuses with
+  their neighbours (``torch_fused``), where its generated code keeps the semantics;
+  else, and under ``torch.export``, the two ``torch.library.custom_op`` operators
+  ``gaaf_kernels::forward`` and ``gaaf_kernels::backward`` (fake implementations and a
+  registered autograd formula), opaque to the compiler;
+* ``torch.ops.gaaf_kernels.*`` called directly: the custom ops (``opcheck`` tests them).
 
 Backends: ``"auto"`` (Triton on CUDA tensors, the fused PyTorch composite elsewhere),
-``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``), ``"torch"`` (the composite on
-any device).
+``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``; under ``torch.compile`` always
+the opaque Triton kernel), ``"torch"`` (the composite on any device).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import Resolved, get_activation, get_shape, resolve
 from gaaf_kernels.reference.registry import generation
 
-from . import torch_composite
+from . import torch_composite, torch_fused
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -102,8 +108,8 @@ class _EagerGAAF(torch.autograd.Function):
 
     ``torch.library`` dispatch costs ~150 us per forward+backward on a CPU, as much as
     the kernels themselves on an MNIST-sized layer; eager calls skip it. Under
-    ``torch.compile`` and export the custom ops are used (they are what the compiler
-    understands), and ``opcheck`` tests them.
+    ``torch.compile`` the math is traced (``torch_fused``) or the custom ops are used,
+    under export the custom ops, and ``opcheck`` tests them.
     """
 
     @staticmethod
@@ -119,14 +125,21 @@ class _EagerGAAF(torch.autograd.Function):
         return _run_backward(x, grad_output, ctx.cfg, ctx.backend), None, None
 
 
-def _apply_forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
+    """``requested``: the backend as the caller named it ("auto" included)."""
+    backend = select_backend(requested, x)
     if torch.compiler.is_compiling():
+        if torch_fused.fusable(x, cfg, requested):
+            return torch_fused.forward(x, cfg)
         return _forward_op(x, *_op_args(cfg, backend))
     return _EagerGAAF.apply(x, cfg, backend)
 
 
-def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: str) -> Tensor:
+    backend = select_backend(requested, x)
     if torch.compiler.is_compiling():
+        if torch_fused.fusable(x, cfg, requested):
+            return torch_fused.backward_values(x, grad_output, cfg)
         return _backward_op(x, grad_output, *_op_args(cfg, backend))
     return _run_backward(x, grad_output, cfg, backend)
 
@@ -191,7 +204,7 @@ def gaaf(
     """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x)."""
     _check_tensor(x)
     cfg = _resolve(activation, shape, K, activation_params, shape_params)
-    return _apply_forward(x, cfg, select_backend(backend, x))
+    return _apply_forward(x, cfg, backend)
 
 
 def gaaf_backward(
@@ -218,7 +231,7 @@ def gaaf_backward(
             "gaaf_backward is not differentiable (GAAF has no second derivative here); "
             "call it under torch.no_grad() or with detached tensors")
     cfg = _resolve(activation, shape, K, activation_params, shape_params)
-    return _apply_backward(x, grad_output, cfg, select_backend(backend, x))
+    return _apply_backward(x, grad_output, cfg, backend)
 
 
 class GAAF(nn.Module):
@@ -252,7 +265,7 @@ class GAAF(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_tensor(x)
-        return _apply_forward(x, self.config, select_backend(self.backend, x))
+        return _apply_forward(x, self.config, self.backend)
 
     def extra_repr(self) -> str:
         cfg = self.config

@@ -1,16 +1,17 @@
 """The PyTorch composite: the reference formulas evaluated with torch ops.
 
-Used by ``backend="torch"`` and by ``"auto"`` on CPU. It is fused by TorchInductor where
-compilation works (one kernel per pass, like the Triton path; compiled without Dynamo,
-whose per-call entry cost was as large as the work at training sizes), and falls back
-to eager PyTorch with a one-time warning where it does not.
-Set ``GAAF_COMPILE=0`` to skip compilation (eager, many small kernels).
+Used by ``backend="torch"`` and by ``"auto"`` on CPU, outside ``torch.compile`` (inside
+it, ``torch_fused`` hands the same formulas to the user's compile). Each pass is
+compiled by TorchInductor into one kernel per (pass, activation, shape, dtype, device,
+serial or parallel), and falls back to eager PyTorch with a one-time warning where
+compilation fails. Set ``GAAF_COMPILE=0`` to skip compilation (eager, many small
+kernels).
 """
 
 from __future__ import annotations
 
+import math
 import os
-import types
 import warnings
 from types import SimpleNamespace
 
@@ -21,6 +22,20 @@ from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
 from gaaf_kernels.reference.formulas import sawtooth
+
+
+def _isfinite(t: torch.Tensor) -> torch.Tensor:
+    # Not torch.isfinite: it decomposes to (t == t) & ..., and AOTAutograd's partitioner
+    # never recomputes a bool computed from two float operands (4x smaller than its
+    # inputs: "a reduction"), so under torch.compile the masks were saved for the
+    # backward beside x (2 extra bytes per element). |t| < inf is the same test.
+    return t.abs() < math.inf
+
+
+def is_number(t: torch.Tensor) -> torch.Tensor:
+    """False exactly where ``t`` is NaN (with one operand, for the reason above)."""
+    return t.abs() >= 0
+
 
 TORCH = SimpleNamespace(
     name="torch",
@@ -37,121 +52,153 @@ TORCH = SimpleNamespace(
     where=torch.where,
     minimum=torch.minimum,
     maximum=torch.maximum,
-    isnan=torch.isnan,
+    isnan=lambda t: ~is_number(t),
     isinf=torch.isinf,
-    isfinite=torch.isfinite,
+    isfinite=_isfinite,
     zeros_like=torch.zeros_like,
 )
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _unpack(scalars: torch.Tensor, n_act: int, n_shape: int):
-    """Split [K, activation params..., shape params...] (already in the compute dtype)."""
-    k = scalars[0]
-    act = [scalars[1 + i] for i in range(n_act)]
-    shp = [scalars[1 + n_act + i] for i in range(n_shape)]
-    return k, act, shp
+def forward_values(x, act_value, shape_value, k, ap, sp):
+    """``phi(x) + g(x) * s(x)`` in x's dtype; ``k``, ``ap``, ``sp``: 0-d tensors of the
+    compute dtype (K, activation and shape parameters). NaN in, NaN out."""
+    xc = x.to(compute_dtype(x.dtype))
+    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
+    return torch.where(is_number(xc), y, xc).to(x.dtype)
+
+
+def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp):
+    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype (scalars as above)."""
+    xc = x.to(compute_dtype(x.dtype))
+    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
+             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
+    return torch.where(is_number(xc), dy.to(xc.dtype) * local, xc).to(x.dtype)
+
+
+def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):
+    """[K, activation params..., shape params...] as 0-d tensors of ``dtype``."""
+    s = scalars.to(dtype)
+    return s[0], [s[1 + i] for i in range(n_act)], [s[1 + n_act + i] for i in range(n_shape)]
 
 
 def _forward_math(x, scalars, act_value, shape_value, n_act: int, n_shape: int):
-    xc = x.to(_compute_dtype(x.dtype))
-    k, ap, sp = _unpack(scalars.to(xc.dtype), n_act, n_shape)
-    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
-    return torch.where(xc != xc, xc, y).to(x.dtype)  # x != x: NaN test that vectorizes
+    k, ap, sp = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
+    return forward_values(x, act_value, shape_value, k, ap, sp)
 
 
 def _backward_math(x, dy, scalars, act_derivative, shape_value, shape_derivative,
                    n_act: int, n_shape: int):
-    xc = x.to(_compute_dtype(x.dtype))
-    k, ap, sp = _unpack(scalars.to(xc.dtype), n_act, n_shape)
-    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
-             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
-    dx = dy.to(xc.dtype) * local
-    return torch.where(xc != xc, xc, dx).to(x.dtype)
+    k, ap, sp = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
+    return backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp)
 
 
 def compile_enabled() -> bool:
+    """The one reader of ``GAAF_COMPILE`` (read at each call, so tests can switch it)."""
     return os.environ.get("GAAF_COMPILE", "1").lower() not in ("0", "false", "off", "no")
 
+
+#: Below this many elements a CPU pass runs the serial kernel, at or above it the
+#: OpenMP one. Measured on 2 Zen 4 cores (docs/performance.md, "Threads"): at 2^14
+#: float32 elements the parallel tanh-GAAF forward is 1.1x faster than the serial one,
+#: below 2^13 it is slower (the fork/join costs ~5 us); torch's own ops split at 32768.
+PARALLEL_MIN_NUMEL = 16384
 
 _compiled: dict = {}
 _failed: set = set()
 _warned = False
 #: Length of the 1-d example tensors traced with symbolic sizes (any length >= 2 works:
-#: 0 and 1 would be specialized on).
+#: 0 and 1 would be specialized on). The kernels do not depend on it (see _options).
 _EXAMPLE_LENGTH = 17
 
 
-def own_code(fn, key):
-    """A copy of ``fn`` with its own code object.
+def _options(device: torch.device, parallel: bool) -> dict:
+    """Inductor settings for one kernel; every one of them is part of Inductor's cache key.
 
-    Dynamo keeps its compiled variants (and its recompile limit) per code object; one
-    copy per (pass, activation, shape, dtype, device) keeps the variants from crowding
-    out each other.
+    Inductor's C++ backend decides at code generation whether a loop gets an OpenMP
+    region, from the *hint* of the symbolic size (the example's length: 17 elements are
+    "not enough work") and the thread count of that moment, and its FX graph cache keys
+    symbolic sizes by name, not by hint: a kernel once built serial was loaded serial
+    again for any later example. So the choice is made explicit: ``cpp.threads=1``
+    (serial) or ``cpp.dynamic_threads`` (an OpenMP region that runs on
+    ``omp_get_max_threads()``, torch's thread count at the time of the call).
+    ``-ffp-contract=off`` (Inductor's default, pinned here) and, for Inductor's Triton
+    kernels, ``emulate_precision_casts`` (which turns Triton's ``enable_fp_fusion`` off)
+    keep ``x*K`` rounded before the floor instead of contracted into an FMA.
     """
-    name = "_".join(str(getattr(part, "name", part)).replace("torch.", "") for part in key)
-    names = {"co_name": name}
-    if hasattr(fn.__code__, "co_qualname"):  # Python 3.11+
-        names["co_qualname"] = name
-    code = fn.__code__.replace(**names)
-    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    if device.type == "cuda":
+        return {"emulate_precision_casts": True}
+    options = {"cpp.enable_floating_point_contract_flag": "off"}
+    if parallel:
+        options["cpp.dynamic_threads"] = True
+    else:
+        options["cpp.threads"] = 1
+    return options
 
 
-def _inductor_artifact(math, constants: tuple, examples: list[torch.Tensor]):
-    """``math`` compiled by Inductor for 1-d tensors of any length, without Dynamo.
+def _inductor_artifact(math_fn, constants: tuple, examples: list[torch.Tensor],
+                       options: dict):
+    """``math_fn`` compiled by Inductor for 1-d tensors of any length, without Dynamo.
 
-    The graph is traced once with symbolic sizes (``make_fx``) and compiled with
-    ``torch._inductor.standalone_compile``. A call then costs Inductor's own wrapper
-    (~6 us), where a ``torch.compile``d function adds Dynamo's frame entry, guards and
-    AOT wrappers (~25-40 us per call; see docs/performance.md).
+    The one compile strategy, chosen by measurement: the graph is traced once with
+    symbolic sizes (``make_fx``) and compiled with ``torch._inductor.standalone_compile``.
+    A call then costs Inductor's own wrapper (~6 us per call on one Zen 4 core), where a
+    ``torch.compile``d function adds Dynamo's frame entry, guards and AOT wrappers
+    (~25-40 us per call; docs/performance.md, "Host overhead"). Its fallback is eager.
     """
     from torch.fx.experimental.proxy_tensor import make_fx
 
     def graph(*tensors):
-        return math(*tensors, *constants)
+        return math_fn(*tensors, *constants)
 
     with torch.no_grad():
         traced = make_fx(graph, tracing_mode="symbolic")(*examples)
-    return torch._inductor.standalone_compile(traced, examples, dynamic_shapes="from_graph")
+    with torch._inductor.config.patch(options):
+        return torch._inductor.standalone_compile(traced, examples,
+                                                  dynamic_shapes="from_graph")
 
 
-def _build(key, math, constants: tuple, tensors: tuple[torch.Tensor, ...]):
-    """The fastest compiled form that builds: Inductor alone, else ``torch.compile``."""
+def _build(math_fn, constants: tuple, tensors: tuple[torch.Tensor, ...], parallel: bool):
     *data, scalars = tensors
     examples = [torch.zeros(_EXAMPLE_LENGTH, dtype=t.dtype, device=t.device) for t in data]
     examples.append(scalars)
-    try:
-        artifact = _inductor_artifact(math, constants, examples)
-        return lambda *ts: artifact(*[t.detach() for t in ts])
-    except Exception:  # an older torch without standalone_compile, or a tracing failure
-        compiled = torch.compile(own_code(math, key), dynamic=True, fullgraph=True)
-        return lambda *ts: compiled(*ts, *constants)
+    artifact = _inductor_artifact(math_fn, constants, examples,
+                                  _options(scalars.device, parallel))
+    return lambda *ts: artifact(*[t.detach() for t in ts])
 
 
-def _run(key, math, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:
-    """``math(*tensors, *constants)``, compiled once per key; eager after a failure.
+def _parallel(x: torch.Tensor) -> bool:
+    return (x.device.type == "cpu" and x.numel() >= PARALLEL_MIN_NUMEL
+            and torch.get_num_threads() > 1)
+
+
+def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:
+    """``math_fn(*tensors, *constants)``, compiled once per key; eager after a failure.
 
     A compiler that is missing or broken costs one warning, never a wrong answer.
     """
     global _warned
-    if compile_enabled() and key not in _failed:
-        try:
-            compiled = _compiled.get(key)
-            if compiled is None:
-                compiled = _compiled[key] = _build(key, math, constants, tensors)
-            return compiled(*tensors)
-        except Exception as exc:
-            _failed.add(key)
-            _compiled.pop(key, None)
-            if not _warned:
-                _warned = True
-                warnings.warn(
-                    f"gaaf_kernels: compiling the PyTorch composite failed ({exc!r:.200}); "
-                    "using eager PyTorch (unfused, slower)", RuntimeWarning, stacklevel=3)
-    return math(*tensors, *constants)
+    if compile_enabled():
+        key = (*key, _parallel(tensors[0]))
+        if key not in _failed:
+            try:
+                compiled = _compiled.get(key)
+                if compiled is None:
+                    compiled = _compiled[key] = _build(math_fn, constants, tensors, key[-1])
+                return compiled(*tensors)
+            except Exception as exc:
+                _failed.add(key)
+                _compiled.pop(key, None)
+                if not _warned:
+                    _warned = True
+                    warnings.warn(
+                        f"gaaf_kernels: compiling the PyTorch composite failed "
+                        f"({exc!r:.200}); using eager PyTorch (unfused, slower)",
+                        RuntimeWarning, stacklevel=3)
+    return math_fn(*tensors, *constants)
 
 
 _scalar_cache: dict = {}
@@ -171,7 +218,7 @@ def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
     return scalars
 
 
-def _numpy_only(cfg: Resolved) -> bool:
+def numpy_only(cfg: Resolved) -> bool:
     return not (cfg.activation.array_generic and cfg.shape.array_generic)
 
 
@@ -181,7 +228,7 @@ def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> t
         raise RuntimeError(
             f"{cfg.activation.name!r}/{cfg.shape.name!r} has NumPy functions only; on "
             f"{x.device} use backend='triton', or register it with array_generic=True")
-    cd = _compute_dtype(x.dtype)
+    cd = compute_dtype(x.dtype)
     arrays = [t.detach().to(cd).numpy() for t in (x, *rest)]
     out = fn(*arrays, cfg.activation.name, cfg.shape.name, K=cfg.K,
              activation_params=dict(zip(cfg.activation.param_names, cfg.activation_params)),
@@ -193,7 +240,7 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
     layout = torch.empty_like(x)  # the output layout the fake kernel promises
     if x.numel() == 0:
         return layout
-    if _numpy_only(cfg):
+    if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), layout)
     # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
     y = _run(("forward", cfg.activation, cfg.shape, x.dtype, x.device), _forward_math,
@@ -207,7 +254,7 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     layout = torch.empty_like(x)
     if x.numel() == 0:
         return layout
-    if _numpy_only(cfg):
+    if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
                             layout)
     dx = _run(("backward", cfg.activation, cfg.shape, x.dtype, x.device), _backward_math,

@@ -4,7 +4,9 @@ Contenders, each a differentiable ``f(x) -> y`` (:func:`contender_fn`):
 
 * ``gaaf_triton``: the fused Triton kernels, ``gaaf(x, backend="triton")`` (CUDA only);
 * ``gaaf_torch``: the package's fused PyTorch path, ``gaaf(x, backend="torch")`` (the
-  composite compiled with ``torch.compile`` behind the custom op; backward saves x);
+  composite compiled by Inductor, serial or on every thread by size; backward saves x);
+* ``gaaf_compiled``: ``torch.compile`` of ``gaaf(x)``, where Inductor sees GAAF as
+  pointwise math (the route of a compiled model);
 * ``compile``: ``torch.compile`` of the naive formula below;
 * ``eager``: the naive formula run eagerly, "the eager composite": what a user writes
   from plain torch ops, ``phi(x) + g(x) * s(x)`` with ``g(x) = (x*K - floor(x*K) -
@@ -21,10 +23,9 @@ Bytes that must move, per element: 2 tensor passes forward (read x, write y),
 from __future__ import annotations
 
 import time
+import types
 
 import torch
-
-from gaaf_kernels.adapters.torch_composite import own_code
 
 K = 10000.0
 TANH_GAUSSIAN_C = 3.0  # default shape of tanh: gaussian(c=3)
@@ -75,27 +76,52 @@ def naive_gaaf(x: torch.Tensor, activation: str = "tanh") -> torch.Tensor:
     return NAIVE[activation](x)
 
 
+def own_code(fn, key):
+    """A copy of ``fn`` with its own code object.
+
+    Dynamo keeps its compiled variants (and its recompile limit, 8) per code object; one
+    copy per (dtype, rank, grad mode) keeps the variants from crowding out each other.
+    """
+    name = "_".join(str(getattr(part, "name", part)).replace("torch.", "") for part in key)
+    names = {"co_name": name}
+    if hasattr(fn.__code__, "co_qualname"):  # Python 3.11+
+        names["co_qualname"] = name
+    code = fn.__code__.replace(**names)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
 _compiled: dict[tuple, object] = {}
 
 
-def compiled_naive(activation: str):
-    """``torch.compile`` of the naive formula (autograd through AOTAutograd).
+def _package_gaaf(activation: str):
+    from gaaf_kernels.adapters.torch import gaaf
+
+    def gaaf_call(x: torch.Tensor) -> torch.Tensor:
+        return gaaf(x, activation)
+
+    return gaaf_call
+
+
+def compiled(fn, label: str):
+    """``torch.compile`` of ``fn`` (autograd through AOTAutograd).
 
     Compiled once per (dtype, rank, grad mode) with ``dynamic=True``, as a user with one
     call site per tensor kind would have it.
     """
-    naive = NAIVE[activation]
 
     def run(x: torch.Tensor) -> torch.Tensor:
-        key = (activation, x.dtype, x.dim(), torch.is_grad_enabled())
-        fn = _compiled.get(key)
-        if fn is None:
-            # own code object per key: dynamo's recompile limit (8) is per code object
-            fn = _compiled[key] = torch.compile(own_code(naive, (naive.__name__, *key)),
-                                                dynamic=True)
-        return fn(x)
+        key = (label, x.dtype, x.dim(), torch.is_grad_enabled())
+        compiled_fn = _compiled.get(key)
+        if compiled_fn is None:
+            compiled_fn = _compiled[key] = torch.compile(own_code(fn, key), dynamic=True)
+        return compiled_fn(x)
 
     return run
+
+
+def compiled_naive(activation: str):
+    """``torch.compile`` of the naive formula."""
+    return compiled(NAIVE[activation], NAIVE[activation].__name__)
 
 
 def contender_fn(contender: str, activation: str):
@@ -107,6 +133,8 @@ def contender_fn(contender: str, activation: str):
         return lambda x: gaaf(x, activation, backend=backend)
     if contender == "compile":
         return compiled_naive(activation)
+    if contender == "gaaf_compiled":
+        return compiled(_package_gaaf(activation), f"gaaf_{activation}")
     if contender == "eager":
         return NAIVE[activation]
     if contender == "plain":

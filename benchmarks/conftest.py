@@ -15,7 +15,8 @@ is given, so that the CI run ``pytest benchmarks --benchmark-disable`` stays sho
 runs the sizes one pytest run each, so that a timeout loses only one of them).
 Cases marked ``gpu`` are skipped with "needs a CUDA device" where there is none. The
 fused PyTorch path is benchmarked compiled (GAAF_COMPILE=1 during each benchmark).
-``GAAF_BENCH_THREADS=N`` sets torch's CPU threads (recorded in the JSON).
+``GAAF_BENCH_THREADS=N`` sets torch's CPU threads for the whole run (recorded in the
+JSON, with the CPU model and the ISA torch dispatches to); by default torch's own count.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from modellib import cpu_info
 
 from benchlib import TensorCache
 
@@ -119,9 +121,9 @@ def tensors():
 
 
 def environment() -> dict:
-    """Versions and the device, for the report's machine line."""
+    """Versions, the CPU (model, ISA) and the device, for the report's machine line."""
     env = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-           "GAAF_COMPILE": os.environ.get("GAAF_BENCH_COMPILE", "1")}
+           "GAAF_COMPILE": os.environ.get("GAAF_BENCH_COMPILE", "1"), **cpu_info()}
     try:
         import triton
 

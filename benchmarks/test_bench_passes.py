@@ -1,6 +1,7 @@
 """Forward, backward and forward+backward of GAAF against the alternatives (issue 6).
 
-Contenders (see benchlib.py): ``gaaf_triton`` (CUDA only), ``gaaf_torch``, ``compile``
+Contenders (see benchlib.py): ``gaaf_triton`` (CUDA only), ``gaaf_torch``,
+``gaaf_compiled`` (torch.compile of gaaf), ``compile``
 (torch.compile of the same formula), ``eager`` (the eager composite) and ``plain``
 (torch.tanh / torch.relu, the floor of each group), for tanh and relu with their
 default shapes; ``test_copy`` measures the bandwidth ceiling. Sizes 128x512,
@@ -20,7 +21,7 @@ from benchlib import ACTIVATIONS, contender_fn, describe, record_bandwidth, run_
 
 SUITE_SIZES = ("128x512", "128x64x32x32", "2^24", "2^28")
 PASSES = ("fwd", "bwd", "fwdbwd")
-CONTENDERS = ("plain", "gaaf_triton", "gaaf_torch", "compile", "eager")
+CONTENDERS = ("plain", "gaaf_triton", "gaaf_torch", "gaaf_compiled", "compile", "eager")
 GPU_ONLY_SIZES = ("2^28",)
 GPU_ONLY_CONTENDERS = ("gaaf_triton",)
 CPU_DEFAULT_SIZES = ("128x512",)

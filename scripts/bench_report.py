@@ -34,22 +34,24 @@ PASS_ORDER = {"fwd": 0, "bwd": 1, "fwdbwd": 2, "copy": 3}
 PASS_LABEL = {"fwd": "forward", "bwd": "backward", "fwdbwd": "fwd+bwd", "copy": "copy"}
 DTYPE_ORDER = {"float32": 0, "bfloat16": 1, "float16": 2}
 CONTENDER_ORDER = ["plain", "torch.relu", "torch.tanh", "gaaf_triton", "gaaf", "gaaf_auto",
-                   "gaaf_torch", "compile", "eager", "copy"]
+                   "gaaf_torch", "gaaf_compiled", "compile", "eager", "copy"]
 CONTENDER_LABEL = {
     "gaaf_triton": "GAAF Triton (fused)",
     "gaaf_torch": "GAAF torch (fused, compiled)",
+    "gaaf_compiled": "torch.compile(gaaf)",
     "gaaf_auto": "gaaf (auto)",
     "gaaf": "gaaf (auto)",
     "compile": "torch.compile(formula)",
     "eager": "eager composite",
     "copy": "copy (ceiling)",
 }
-SUITE_ORDER = {"copy": 0, "target": 1, "passes": 2, "overhead": 3}
+SUITE_ORDER = {"copy": 0, "target": 1, "models": 2, "passes": 3, "overhead": 4}
 SUITE_TITLE = {
     "copy": "Bandwidth ceiling: device-to-device copy (float32)",
-    "target": "Target: forward+backward, 10^7 float32 elements (floor: torch.relu)",
+    "target": "Target: forward+backward, 10^7 float32 elements (floor: torch.tanh)",
     "passes": "Passes (floor: the plain activation of the same group)",
     "overhead": "Host overhead per call, 128x512 float32 (floor: torch.tanh)",
+    "models": "Training steps of whole models (median per step)",
 }
 
 
@@ -203,6 +205,9 @@ def machine_line(meta: dict) -> str:
     env = meta.get("environment") or {}
     if env.get("cuda_device"):
         parts.append(f"{env['cuda_device']} (CUDA {env.get('cuda_runtime')})")
+    if env.get("cpu_model"):
+        isa = f", {env['isa']}" if env.get("isa") else ""
+        parts.append(f"CPU {env['cpu_model']} (family/model {env.get('cpu_family_model')}{isa})")
     if mi.get("python_version"):
         parts.append(f"Python {mi['python_version']}")
     if env.get("torch"):
@@ -214,6 +219,17 @@ def machine_line(meta: dict) -> str:
     if meta.get("datetime"):
         parts.append(f"run {meta['datetime'][:19].replace('T', ' ')} UTC")
     return ", ".join(parts)
+
+
+def _models():
+    """scripts/bench_models.py, the model-step table (loaded by path, like this file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gaaf_bench_models",
+                                                  Path(__file__).with_name("bench_models.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def devices(entries: list[dict]) -> list[str]:
@@ -231,8 +247,8 @@ def render_markdown(entries: list[dict], meta: dict, title: str, png_name: str |
         for suite in sorted({e["extra_info"].get("suite", "passes") for e in mine},
                             key=lambda s: SUITE_ORDER.get(s, 9)):
             rows = [e for e in mine if e["extra_info"].get("suite", "passes") == suite]
-            out += [f"### {device}: {SUITE_TITLE.get(suite, suite)}", "", markdown_table(rows),
-                    ""]
+            table = _models().markdown(rows) if suite == "models" else markdown_table(rows)
+            out += [f"### {device}: {SUITE_TITLE.get(suite, suite)}", "", table, ""]
     if png_name:
         out += [f"![GB/s per contender]({png_name})", ""]
     return "\n".join(out)
@@ -265,7 +281,7 @@ def summary(entries: list[dict]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     lines = [line(header), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + _models().summary_lines(entries))
 
 
 # --- plot -------------------------------------------------------------------------

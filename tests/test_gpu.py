@@ -43,7 +43,7 @@ def test_compiled_composite_on_cuda_matches_reference(monkeypatch, dtype):
         assert compare(torch_composite.backward(xs.cuda(), dys.cuda(), cfg).cpu(),
                        reference_on(ref.backward, xs, dys,
                                     cfg_kwargs={"activation": "tanh"}))[2]
-    key = ("forward", cfg.activation, cfg.shape, dtype, torch.device("cuda", 0))
+    key = ("forward", cfg.activation, cfg.shape, dtype, torch.device("cuda", 0), False)
     assert key not in torch_composite._failed
 
 

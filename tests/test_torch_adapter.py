@@ -132,7 +132,7 @@ def test_fused_cpu_path_compiles_and_matches_reference(monkeypatch):
     from gaaf_kernels.adapters import torch_composite
 
     key = ("forward", ref.get_activation("silu"), ref.get_shape("shifted_sigmoid"),
-           torch.float32, torch.device("cpu"))
+           torch.float32, torch.device("cpu"), False)  # 1000 elements: the serial kernel
     assert key in torch_composite._compiled and key not in torch_composite._failed
 
 
@@ -157,7 +157,7 @@ def test_compiled_composite_matches_reference_at_every_length(monkeypatch, dtype
             max_abs, max_rel, ok = compare(got, want)
             assert ok, f"length {n}: max abs {max_abs}, max rel {max_rel}"
     for pass_ in ("forward", "backward"):
-        key = (pass_, cfg.activation, cfg.shape, dtype, torch.device("cpu"))
+        key = (pass_, cfg.activation, cfg.shape, dtype, torch.device("cpu"), False)
         assert key in torch_composite._compiled and key not in torch_composite._failed
 
 
@@ -302,30 +302,10 @@ def test_fused_cpu_path_bypasses_dynamo(monkeypatch):
     assert len(torch_composite._compiled) == 2 and not torch_composite._failed
 
 
-def test_without_standalone_inductor_torch_compile_is_used(monkeypatch):
-    torch_composite = _fresh_compile_state(monkeypatch)
-    calls = []
-    real_compile = torch.compile
-
-    def counting_compile(fn, **kwargs):
-        calls.append(fn.__name__)
-        return real_compile(fn, **kwargs)
-
-    monkeypatch.setattr(torch._inductor, "standalone_compile", _broken)
-    monkeypatch.setattr(torch_composite.torch, "compile", counting_compile)
-    x = away_from_jumps(200, 1e4, torch.float32, seed=4).requires_grad_()
-    assert_autograd_matches_reference(x, torch.randn(200), "softplus")
-    assert len(calls) == 2 and not torch_composite._failed
-
-
 def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
-    torch_composite = _fresh_compile_state(monkeypatch)
-
-    def broken_compile(fn, **kwargs):
-        return _broken
-
+    """The one compile strategy (Inductor without Dynamo) failing: eager, one warning."""
+    _fresh_compile_state(monkeypatch)
     monkeypatch.setattr(torch._inductor, "standalone_compile", _broken)
-    monkeypatch.setattr(torch_composite.torch, "compile", broken_compile)
     x = torch.linspace(-3, 3, 50, requires_grad=True)
     with pytest.warns(RuntimeWarning, match="using eager PyTorch") as record:
         y = gaaf(x, "mish")
