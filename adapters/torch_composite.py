@@ -237,29 +237,36 @@ def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> t
 
 
 def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
-    layout = torch.empty_like(x)  # the output layout the fake kernel promises
     if x.numel() == 0:
-        return layout
+        return torch.empty_like(x)
     if numpy_only(cfg):
-        return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), layout)
+        return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), torch.empty_like(x))
+    key = ("forward", cfg.activation, cfg.shape, x.dtype, x.device)
+    constants = (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
+                 len(cfg.shape_params))
+    scalars = _scalars(cfg, x.device)
     # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
-    y = _run(("forward", cfg.activation, cfg.shape, x.dtype, x.device), _forward_math,
-             (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
-              len(cfg.shape_params)),
-             flat(in_layout_of(x, layout)), _scalars(cfg, x.device))
+    if x.is_contiguous():  # the common case, without a layout tensor (a few us per call)
+        return _run(key, _forward_math, constants, x.view(-1), scalars).view(x.shape)
+    layout = torch.empty_like(x)  # the output layout the fake kernel promises
+    y = _run(key, _forward_math, constants, flat(in_layout_of(x, layout)), scalars)
     return unflat(y, layout)
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
-    layout = torch.empty_like(x)
     if x.numel() == 0:
-        return layout
+        return torch.empty_like(x)
     if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
-                            layout)
-    dx = _run(("backward", cfg.activation, cfg.shape, x.dtype, x.device), _backward_math,
-              (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
-               len(cfg.activation_params), len(cfg.shape_params)),
-              flat(in_layout_of(x, layout)), flat(in_layout_of(grad_output, layout)),
-              _scalars(cfg, x.device))
+                            torch.empty_like(x))
+    key = ("backward", cfg.activation, cfg.shape, x.dtype, x.device)
+    constants = (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
+                 len(cfg.activation_params), len(cfg.shape_params))
+    scalars = _scalars(cfg, x.device)
+    if x.is_contiguous() and grad_output.is_contiguous():
+        return _run(key, _backward_math, constants, x.view(-1), grad_output.view(-1),
+                    scalars).view(x.shape)
+    layout = torch.empty_like(x)
+    dx = _run(key, _backward_math, constants, flat(in_layout_of(x, layout)),
+              flat(in_layout_of(grad_output, layout)), scalars)
     return unflat(dx, layout)

@@ -11,8 +11,9 @@ device in the same run) to every result.
 
 CPU cases marked ``slow`` are skipped unless ``--bench-full`` (or ``GAAF_BENCH_FULL=1``)
 is given, so that the CI run ``pytest benchmarks --benchmark-disable`` stays short.
-``--bench-sizes 2^24,2^28`` keeps only the cases of those sizes (scripts/gpu_check.sh
-runs the sizes one pytest run each, so that a timeout loses only one of them).
+``--bench-sizes 2^24,2^28`` keeps only the cases of those sizes, and none without a size
+(scripts/gpu_check.sh runs the sizes one pytest run each, so that a timeout loses only
+one of them, and the model steps in a run of their own).
 Cases marked ``gpu`` are skipped with "needs a CUDA device" where there is none. The
 fused PyTorch path is benchmarked compiled (GAAF_COMPILE=1 during each benchmark).
 ``GAAF_BENCH_THREADS=N`` sets torch's CPU threads for the whole run (recorded in the
@@ -84,7 +85,8 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             size = getattr(item, "callspec", None) and item.callspec.params.get("size")
             mine = HERE in Path(str(item.path)).resolve().parents
-            (drop if mine and size is not None and size not in sizes else keep).append(item)
+            # cases without a size (model steps, the epoch) are not part of a size group
+            (drop if mine and size not in sizes else keep).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep

@@ -14,6 +14,9 @@
 #             (tests and verify run side by side: both mostly compile Triton kernels)
 #   bench     pytest benchmarks -m gpu, one run per size group, then merged
 #                                                      -> bench.json
+#   models    benchmarks/test_bench_models.py -m gpu: MLP and BN-CNN training steps,
+#             plain / GAAF / naive formula, eager and torch.compile (one run per model;
+#             ~90 s together, mostly Inductor compiling), merged into bench.json
 #   report    scripts/bench_report.py                  -> bench_cuda.md, bench_cuda.png
 #   summary   the short table printed last             -> summary.txt
 # Logs of the single runs go to OUTDIR/work/.
@@ -273,6 +276,18 @@ for group in "2^28:150" "2^24:70" "128x512,128x64x32x32:120"; do
     rm -f "$json"
     run_step "bench $sizes" "$cap" "$WORK/bench_$label.log" \
         "$PY" -m pytest benchmarks "${BENCH_OPTS[@]}" --bench-sizes "$sizes" \
+        --benchmark-json "$json"
+    [[ -s $json ]] && bench_jsons+=("$json")
+done
+
+# --- model training steps: eager and compiled, one pytest run per model ------------------
+
+for group in "mlp:40" "cnn:50"; do
+    model=${group%:*}
+    json=$WORK/bench_models_$model.json
+    rm -f "$json"
+    run_step "models $model" "${group##*:}" "$WORK/bench_models_$model.log" \
+        "$PY" -m pytest benchmarks/test_bench_models.py "${BENCH_OPTS[@]}" -k "cuda-$model-" \
         --benchmark-json "$json"
     [[ -s $json ]] && bench_jsons+=("$json")
 done
