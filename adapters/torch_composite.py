@@ -102,9 +102,11 @@ def compile_enabled() -> bool:
 
 
 #: Below this many elements a CPU pass runs the serial kernel, at or above it the
-#: OpenMP one. Measured on 2 Zen 4 cores (docs/performance.md, "Threads"): at 2^14
-#: float32 elements the parallel tanh-GAAF forward is 1.1x faster than the serial one,
-#: below 2^13 it is slower (the fork/join costs ~5 us); torch's own ops split at 32768.
+#: OpenMP one. Measured at 2 threads on 2 Zen 5 cores (tanh-GAAF, float32, best of 9):
+#: the two break even between 2^11 and 2^12 elements; at 2^8 the OpenMP kernel costs
+#: 13 us more (fork and join), at 2^14 it takes 0.70x (forward) and 0.82x (backward)
+#: of the serial time. 2^14 keeps a margin for busier machines (torch's own ops split
+#: at 32768) and sends the MNIST layers (128x256, 128x512) to every core.
 PARALLEL_MIN_NUMEL = 16384
 
 _compiled: dict = {}

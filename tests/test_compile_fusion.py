@@ -219,3 +219,14 @@ def test_builtin_parameters_as_floats_round_like_0d_tensors(dtype):
                                        equal_nan=True, msg=f"{spec.name}: {fn.__name__}")
         checked += 1
     assert checked >= 6
+
+
+def test_double_backward_through_the_compiled_path_raises():
+    w = torch.randn(8, requires_grad=True)
+    x = torch.randn(8)
+    torch._dynamo.reset()
+    y = torch.compile(lambda t: gaaf(t, "tanh"))(w * x)
+    (g,) = torch.autograd.grad((y * w).sum(), w, create_graph=True)
+    assert g.requires_grad  # the other term keeps the graph alive: a silent error is possible
+    with pytest.raises(RuntimeError, match="double backward"):
+        g.sum().backward()
