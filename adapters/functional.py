@@ -204,6 +204,25 @@ def _called_by_gaaf() -> bool:
     return False
 
 
+@torch.compiler.assume_constant_result  # runs while Dynamo traces, on its frame stack
+def _traced_by_gaaf() -> bool:
+    """Whether the call Dynamo is tracing comes from GAAF's own code (under compile).
+
+    Dynamo interprets the model's bytecode, so the real Python stack holds Dynamo's
+    frames; its own chain of translators (one per inlined function) is the traced stack.
+    """
+    from torch._dynamo.symbolic_convert import InstructionTranslator
+
+    tx = InstructionTranslator.current_tx().output.current_tx  # the innermost inlined call
+    while tx is not None:
+        if tx.f_code is _FORWARD_CODE:
+            return False
+        if tx.f_globals.get("__name__", "").startswith(_INTERNALS):
+            return True
+        tx = getattr(tx, "parent", None)
+    return False
+
+
 class GAAFFunctionMode(TorchFunctionMode):
     """Replace activation calls by ``gaaf()`` while active.
 
@@ -226,7 +245,7 @@ class GAAFFunctionMode(TorchFunctionMode):
             if unhandled is not None:
                 return self.scope._leave(*unhandled, func, args, kwargs)
             return func(*args, **kwargs)
-        if not torch.compiler.is_compiling() and _called_by_gaaf():
+        if _traced_by_gaaf() if torch.compiler.is_compiling() else _called_by_gaaf():
             return func(*args, **kwargs)
         return self.scope.call(func, *entry, args, kwargs)
 

@@ -156,8 +156,12 @@ def test_gaaf_modules_inside_are_not_converted_twice():
 
     model = convert(WithModule(), functional=True, **SETTINGS)
     x = _x()
-    torch.testing.assert_close(model(x), torch.tanh(x) + torch.sigmoid(x), rtol=1e-14, atol=0)
+    want = torch.tanh(x) + torch.sigmoid(x)
+    torch.testing.assert_close(model(x), want, rtol=1e-14, atol=0)
     assert not model._gaaf_functional.converted
+    # Under torch.compile GAAF may be traced as its formulas: they must stay as they are.
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), want, rtol=1e-14, atol=0)
 
 
 def test_unhandled_calls_and_unselected_kinds_are_reported():
