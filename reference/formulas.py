@@ -191,9 +191,9 @@ def hardswish(xp, x):
 
 
 def hardswish_derivative(xp, x):
-    # PyTorch's kinks: 0 below -3, x/3 + 1/2 on [-3, 3] (both ends included), 1 above
+    # PyTorch's kinks: 0 up to -3, x/3 + 1/2 on the open (-3, 3), 1 from 3 on
     ones = xp.zeros_like(x) + 1.0
-    return xp.where(x < -3.0, xp.zeros_like(x), xp.where(x <= 3.0, x / 3.0 + 0.5, ones))
+    return xp.where(x <= -3.0, xp.zeros_like(x), xp.where(x < 3.0, x / 3.0 + 0.5, ones))
 
 
 def quick_gelu(xp, x):

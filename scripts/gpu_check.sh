@@ -12,6 +12,9 @@
 #   tests     pytest -m gpu tests                      -> gpu_tests.txt
 #   verify    gaaf verify (kernels vs the reference)   -> verify.txt
 #             (tests and verify run side by side: both mostly compile Triton kernels)
+#   roofline  scripts/roofline.py: fused kernels at 2^28 elements, float32 and bfloat16,
+#             measured % of the copy bandwidth beside the static model's prediction
+#                                                      -> roofline.md, roofline.json
 #   bench     pytest benchmarks -m gpu, one run per size group, then merged
 #                                                      -> bench.json
 #   models    benchmarks/test_bench_models.py -m gpu: MLP and BN-CNN training steps,
@@ -262,6 +265,10 @@ finish_bg verify
 for f in gpu_tests.txt verify.txt; do
     [[ -s $OUT/$f ]] && { echo "== $f (last lines)"; tail -n 15 "$OUT/$f"; }
 done
+
+# --- roofline: measured against predicted share of the copy bandwidth ----------------
+
+run_step roofline 120 "$WORK/roofline.log" "$PY" "$ROOT/scripts/roofline.py" --out "$OUT"
 
 # --- benchmarks: one pytest run per size group (a timeout loses one group only) --------
 

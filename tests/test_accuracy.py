@@ -5,7 +5,7 @@ storage run them (``triton_functions(spec, dtype)``), is evaluated by a one-func
 kernel under the interpreter on every multiple of 2^-12 in [-20, 20] plus edge values,
 and compared with the reference formula evaluated in float64 at the same inputs:
 
-* float32 twins:  |got - want| <= n ulp(want) + cond(x) + 2^-125, n = 3 for values and
+* float32 twins:  |got - want| <= n ulp(want) + cond(x) + 2^-125, n = 4 for values and
   8 for derivatives (12 for gelu_tanh'): silu', mish', gelu_tanh' and the sigmoid-type
   derivatives add terms that partly cancel near x = -2, amplifying their roundings
 * 16-bit twins:   |got - want| <= 2^-12 |want| + cond(x) + 2^-125
@@ -16,7 +16,7 @@ better, and the float32 reference itself does not. 2^-125 covers results that th
 flushes below 2^-126. 2^-12 relative keeps a 16-bit result within one ulp of the
 correctly rounded value (fp16 has 11 significant bits, bfloat16 8).
 The interpreter evaluates exp2 and rsqrt exactly; on a GPU, MUFU.EX2 and MUFU.RSQ add
-their 2^-22 relative error (PTX ISA), so a float32 twin is within 4 ulp + cond there.
+their 2^-22 relative error (PTX ISA), about one ulp more on a GPU.
 The interpreter's ``tl.fma`` rounds the product before the sum; the GPU's does not, and
 the Newton steps of the twins rely on that, so these tests run a fused one (the float32
 product is exact in float64, then one sum and the final rounding).
@@ -42,13 +42,14 @@ pytestmark = pytest.mark.skipif(not interpreting() and not torch.cuda.is_availab
                                 reason="needs TRITON_INTERPRET=1 or a CUDA device")
 
 FLOOR = 2.0**-125
-ULPS = {"value": 3, "derivative": 8}
+ULPS = {"value": 4, "derivative": 8}
 DERIVATIVE_ULPS = {"gelu_tanh": 12}
 DELTA = 2.0**-22
-# gelu is 0.5 (1 + erf(x / sqrt 2)) as in the reference: for x < 0 the sum cancels and
-# the error is absolute, up to 2^-24 in the cdf, so |x| 2^-23 in gelu and in gelu'.
-# gelu_tanh's float64 reference computes 1 + tanh(u), exact to 2^-53 only.
-ABSOLUTE_PER_X = {"gelu": 2.0**-22, "gelu_tanh": 2.0**-51}
+# Absolute error per |x| allowed on top: the float64 references of gelu and gelu_tanh
+# compute 1 + erf and 1 + tanh, which cancel for x < 0 (exact to 2^-53 |x| only), and
+# gelu' = cdf + x pdf cancels in float32 for x < 0 (2^-24 |x pdf|).
+ABSOLUTE_PER_X = {("gelu", "value"): 2.0**-51, ("gelu", "derivative"): 2.0**-22,
+                  ("gelu_tanh", "value"): 2.0**-51, ("gelu_tanh", "derivative"): 2.0**-51}
 
 
 @pytest.fixture(autouse=True)
@@ -140,8 +141,8 @@ def test_twin_within_contract(kind, name, which, storage):
     else:
         tol = 2.0**-12 * np.abs(want[ok])
     tol = tol + cond[ok] + FLOOR
-    if name in ABSOLUTE_PER_X:
-        tol = tol + ABSOLUTE_PER_X[name] * np.abs(x[ok].astype(np.float64))
+    if (name, which) in ABSOLUTE_PER_X:
+        tol = tol + ABSOLUTE_PER_X[name, which] * np.abs(x[ok].astype(np.float64))
     worst = np.argmax(err - tol)
     assert np.all(err <= tol), (
         f"{name} {which} ({storage}) at x={x[ok][worst]!r}: got {got[ok][worst]!r}, "

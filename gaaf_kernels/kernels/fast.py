@@ -42,6 +42,31 @@ TANH_P3 = tl.constexpr(1.33314422036e-1)
 TANH_P4 = tl.constexpr(-3.33332819422e-1)
 TANH_SMALL = tl.constexpr(0.625)
 
+# log(erfc(z) / t) + z^2 = P(t), t = 1 / (1 + z/2), fitted by reweighted least squares
+# on z in [0, 12] (beyond, erfc underflows float32): degree 9 and, for 16 bits, degree 5.
+ERFC9_0 = tl.constexpr(-1.2654761522729332)
+ERFC9_1 = tl.constexpr(0.999206781177823)
+ERFC9_2 = tl.constexpr(0.3817081006774977)
+ERFC9_3 = tl.constexpr(0.05813607662822274)
+ERFC9_4 = tl.constexpr(-0.06771833993950604)
+ERFC9_5 = tl.constexpr(0.04908907582231036)
+ERFC9_6 = tl.constexpr(-0.8520480268549864)
+ERFC9_7 = tl.constexpr(1.2733250432471663)
+ERFC9_8 = tl.constexpr(-0.7301832560618651)
+ERFC9_9 = tl.constexpr(0.1539607518188743)
+ERFC5_0 = tl.constexpr(-1.266493090822163)
+ERFC5_1 = tl.constexpr(1.0174392777283845)
+ERFC5_2 = tl.constexpr(0.25691151362199777)
+ERFC5_3 = tl.constexpr(0.46959797528558395)
+ERFC5_4 = tl.constexpr(-0.7046552897855788)
+ERFC5_5 = tl.constexpr(0.22720289651916026)
+# log1p(e) / e on [0, 1], degree 4, reweighted least squares (for 16-bit storage)
+LOG1P4_0 = tl.constexpr(0.9999429756542731)
+LOG1P4_1 = tl.constexpr(-0.49697448345876327)
+LOG1P4_2 = tl.constexpr(0.3062918599879002)
+LOG1P4_3 = tl.constexpr(-0.15741901268688235)
+LOG1P4_4 = tl.constexpr(0.041345372531737305)
+
 # --- building blocks ----------------------------------------------------------------
 
 
@@ -147,9 +172,10 @@ def _expm1_negative(x, FAST: tl.constexpr):
     """exp(x) - 1 for x <= 0 (other x give a finite value that callers discard)."""
     big = tl.exp2(x * LOG2E) - 1.0  # exact subtraction: exp(x) is in [1/2, 1] or below
     if FAST:
-        # x + x^2/2 + x^3/6: relative error x^3/24 < 2^-14 on [-0.1, 0]
-        small = tl.fma(x * x, tl.fma(x, 1.0 / 6.0, 0.5), x)
-        result = tl.where(x > -0.1, small, big)
+        # x + x^2/2: relative error x^2/6 < 2^-13 on [-2^-6, 0]; below, exp(x) - 1 is
+        # off by the unit's 2^-22.5 absolute, 2^-16.5 relative at most
+        small = tl.fma(x * 0.5, x, x)
+        result = tl.where(x > -0.015625, small, big)
     else:
         # Taylor to x^8 on [-0.35, 0]: truncation below 2^-26 relative
         p = tl.fma(x, 1.0 / 40320.0, 1.0 / 5040.0)
@@ -175,11 +201,17 @@ def _elu_derivative(x, alpha):
 
 @triton.jit
 def _log1p_unit(e, FAST: tl.constexpr):
-    """log(1 + e) for e in [0, 1]: 2 atanh(s), s = e / (2 + e) <= 1/3, odd series in s."""
+    """log(1 + e) for e in [0, 1]: 2 atanh(s), s = e / (2 + e) <= 1/3, odd series in s.
+
+    FAST: e P(e), P of degree 4 fitted to log1p(e)/e on [0, 1] (relative error 2^-14.1),
+    no reciprocal.
+    """
     if FAST:
-        s = e * _rcp16(2.0 + e)
-        z = s * s
-        p = tl.fma(tl.fma(tl.fma(z, 2.0 / 7.0, 2.0 / 5.0), z, 2.0 / 3.0), z, 2.0)
+        p = tl.fma(e, LOG1P4_4, LOG1P4_3)
+        p = tl.fma(p, e, LOG1P4_2)
+        p = tl.fma(p, e, LOG1P4_1)
+        p = tl.fma(p, e, LOG1P4_0)
+        result = e * p
     else:
         s = e * _rcp(2.0 + e)
         z = s * s
@@ -189,7 +221,8 @@ def _log1p_unit(e, FAST: tl.constexpr):
         p = tl.fma(p, z, 2.0 / 5.0)
         p = tl.fma(p, z, 2.0 / 3.0)
         p = tl.fma(p, z, 2.0)
-    return s * p
+        result = s * p
+    return result
 
 
 @triton.jit
@@ -296,17 +329,68 @@ def selu_derivative(x):
 
 
 @triton.jit
-def gelu_value(x):
-    cdf = 0.5 * (1.0 + tl.erf(x * SQRT1_2))
+def _erfc_parts(x, FAST: tl.constexpr):
+    """t and P(t) with erfc(z) = t exp(P(t) - z^2), z = |x|/sqrt(2), t = 1 / (1 + z/2).
+
+    P fits log(erfc(z) / t) + z^2 on z >= 0 (relative error of erfc 2^-24.1 with degree
+    9, 2^-16.9 with degree 5 for 16-bit storage), so the tail keeps relative accuracy
+    where 1 + erf(x/sqrt 2) would cancel. (gelu' = cdf + x pdf has a root near -0.75,
+    where degree 5 is not enough for 2^-12 relative: 16-bit gelu' runs degree 9.)
+    """
+    z = tl.abs(x) * SQRT1_2
+    if FAST:
+        t = _rcp16(tl.fma(z, 0.5, 1.0))  # z = +inf gives t = 0
+        p = tl.fma(t, ERFC5_5, ERFC5_4)
+        p = tl.fma(p, t, ERFC5_3)
+        p = tl.fma(p, t, ERFC5_2)
+        p = tl.fma(p, t, ERFC5_1)
+        p = tl.fma(p, t, ERFC5_0)
+    else:
+        z = tl.minimum(z, 1e18)  # keeps the Newton step finite; erfc is 0 long before
+        t = _rcp(tl.fma(z, 0.5, 1.0))
+        p = tl.fma(t, ERFC9_9, ERFC9_8)
+        p = tl.fma(p, t, ERFC9_7)
+        p = tl.fma(p, t, ERFC9_6)
+        p = tl.fma(p, t, ERFC9_5)
+        p = tl.fma(p, t, ERFC9_4)
+        p = tl.fma(p, t, ERFC9_3)
+        p = tl.fma(p, t, ERFC9_2)
+        p = tl.fma(p, t, ERFC9_1)
+        p = tl.fma(p, t, ERFC9_0)
+    return z, t, p
+
+
+@triton.jit
+def _gelu(x, FAST: tl.constexpr):
+    z, t, p = _erfc_parts(x, FAST)
+    tail = (0.5 * t) * tl.exp2(tl.fma(-z, z, p) * LOG2E)  # cdf(-|x|) = erfc(z) / 2
+    cdf = tl.where(x < 0, tail, 1.0 - tail)
     return tl.maximum(x, -BIG) * cdf
 
 
 @triton.jit
+def _gelu_derivative(x, FAST: tl.constexpr):
+    z, t, p = _erfc_parts(x, FAST)
+    ez = tl.exp2((z * z) * -LOG2E)  # exp(-x^2 / 2), shared by the cdf's tail and the pdf
+    tail = ((0.5 * t) * tl.exp2(p * LOG2E)) * ez
+    cdf = tl.where(x < 0, tail, 1.0 - tail)
+    xc = tl.clamp(x, -BIG, BIG)  # the pdf is 0 at +-inf: the clamp keeps x * 0 finite
+    return tl.fma(xc, ez * INV_SQRT_2PI, cdf)
+
+
+@triton.jit
+def gelu_value(x):
+    return _gelu(x, False)
+
+
+@triton.jit
+def gelu_value_16(x):
+    return _gelu(x, True)
+
+
+@triton.jit
 def gelu_derivative(x):
-    cdf = 0.5 * (1.0 + tl.erf(x * SQRT1_2))
-    xc = tl.clamp(x, -BIG, BIG)
-    pdf = tl.exp2((xc * xc) * (-0.5 * LOG2E)) * INV_SQRT_2PI
-    return cdf + xc * pdf
+    return _gelu_derivative(x, False)
 
 
 @triton.jit
@@ -317,7 +401,13 @@ def _gelu_tanh_arg(x):
 
 @triton.jit
 def _gelu_tanh(x, FAST: tl.constexpr):
-    return tl.maximum(x, -BIG) * _sigmoid(_gelu_tanh_arg(x), FAST)
+    if FAST:
+        # sigmoid(2u) = 1 / (1 + exp2(-2u log2 e)), the constant folded into 2 beta
+        e = tl.exp2((x * (-LOG2E * TWO_BETA)) * tl.fma(x * x, KAPPA, 1.0))
+        sig = _rcp16(1.0 + e)
+    else:
+        sig = _sigmoid(_gelu_tanh_arg(x), FAST)
+    return tl.maximum(x, -BIG) * sig
 
 
 @triton.jit
@@ -522,13 +612,25 @@ def _shifted_arg(x, shift, slope):
 
 
 @triton.jit
+def _shifted_parts16(x, shift, slope):
+    """sigmoid(slope (x + shift)) = r and its derivative factor e r^2, 16-bit storage.
+
+    -log2(e) * slope is folded into one scalar: one multiply per element fewer.
+    """
+    e = tl.exp2((tl.clamp(x, -BIG, BIG) + shift) * (slope * -LOG2E))
+    r = _rcp16(1.0 + e)
+    return r, (tl.minimum(e, 3.4028234663852886e38) * r) * r
+
+
+@triton.jit
 def shifted_sigmoid_value(x, shift, slope):
     return _sigmoid(_shifted_arg(x, shift, slope), False)
 
 
 @triton.jit
 def shifted_sigmoid_value_16(x, shift, slope):
-    return _sigmoid(_shifted_arg(x, shift, slope), True)
+    r, _ = _shifted_parts16(x, shift, slope)
+    return r
 
 
 @triton.jit
@@ -538,7 +640,8 @@ def shifted_sigmoid_derivative(x, shift, slope):
 
 @triton.jit
 def shifted_sigmoid_derivative_16(x, shift, slope):
-    return slope * _sigmoid_derivative(_shifted_arg(x, shift, slope), True)
+    _, derivative = _shifted_parts16(x, shift, slope)
+    return slope * derivative
 
 
 # name -> (float32 value, float32 derivative, 16-bit value, 16-bit derivative); None: the
@@ -549,7 +652,7 @@ FAST = {
     "softsign": (softsign_value, softsign_derivative, None, None),
     "elu": (elu_value, elu_derivative, elu_value_16, None),
     "selu": (selu_value, selu_derivative, selu_value_16, None),
-    "gelu": (gelu_value, gelu_derivative, None, None),
+    "gelu": (gelu_value, gelu_derivative, gelu_value_16, None),
     "gelu_tanh": (gelu_tanh_value, gelu_tanh_derivative, gelu_tanh_value_16,
                   gelu_tanh_derivative_16),
     "silu": (silu_value, silu_derivative, silu_value_16, silu_derivative_16),

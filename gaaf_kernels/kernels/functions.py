@@ -255,7 +255,7 @@ def hardswish_value(x):
 @triton.jit
 def hardswish_derivative(x):
     zeros = tl.zeros_like(x)
-    return tl.where(x < -3.0, zeros, tl.where(x <= 3.0, x / 3.0 + 0.5, zeros + 1.0))
+    return tl.where(x <= -3.0, zeros, tl.where(x < 3.0, x / 3.0 + 0.5, zeros + 1.0))
 
 
 @triton.jit

@@ -73,8 +73,10 @@ def _sawtooth(x, K, inv_K):
     """
     # Clamped to +-2^24 (2^53 in float64) x*K keeps its fractional part, which is 0 from
     # 2^23 (2^52) on, and +-inf becomes finite: one instruction instead of three selects.
-    bound: tl.constexpr = 16777216.0 if x.dtype == tl.float32 else 9007199254740992.0
-    xk = tl.clamp(x * K, -bound, bound)
+    if x.dtype == tl.float32:
+        xk = tl.clamp(x * K, -16777216.0, 16777216.0)
+    else:  # tl.clamp of float64 does not compile for GPUs (triton 3.7): min and max
+        xk = tl.minimum(tl.maximum(x * K, -9007199254740992.0), 9007199254740992.0)
     frac = xk - tl.floor(xk)
     # GPUs floor with flush-to-zero: floor(-subnormal) is -0 there, frac = x*K < 0; the
     # reference floors to -1 and gets 1 - tiny, which rounds to 1 as frac + 1 does.
