@@ -147,9 +147,9 @@ def _inductor_artifact(math_fn, constants: tuple, examples: list[torch.Tensor],
 
     The one compile strategy, chosen by measurement: the graph is traced once with
     symbolic sizes (``make_fx``) and compiled with ``torch._inductor.standalone_compile``.
-    A call then costs Inductor's own wrapper (~6 us per call on one Zen 4 core), where a
-    ``torch.compile``d function adds Dynamo's frame entry, guards and AOT wrappers
-    (~25-40 us per call; docs/performance.md, "Host overhead"). Its fallback is eager.
+    On a 1-element tensor (one Zen 5 thread, best of 9) a call costs 6.4 us, the same
+    graph through ``torch.compile(dynamic=True)`` 22 us (Dynamo's frame entry, guards and
+    wrappers) and eager 36 us. Its fallback is eager (``_run``).
     """
     from torch.fx.experimental.proxy_tensor import make_fx
 

@@ -103,17 +103,20 @@ def _package_gaaf(activation: str):
 
 
 def compiled(fn, label: str):
-    """``torch.compile`` of ``fn`` (autograd through AOTAutograd).
+    """``torch.compile`` of ``fn`` with its defaults (autograd through AOTAutograd).
 
-    Compiled once per (dtype, rank, grad mode) with ``dynamic=True``, as a user with one
-    call site per tensor kind would have it.
+    One compiled copy per (dtype, rank, grad mode), as a user with one call site per
+    tensor kind would have it; a second size recompiles once with dynamic sizes (Dynamo's
+    automatic dynamic shapes). Not ``dynamic=True``: that passes every float Dynamo
+    reads from an attribute or a default as a tensor, and ``gaaf()``'s configuration
+    then breaks the graph (docs/api.md).
     """
 
     def run(x: torch.Tensor) -> torch.Tensor:
         key = (label, x.dtype, x.dim(), torch.is_grad_enabled())
         compiled_fn = _compiled.get(key)
         if compiled_fn is None:
-            compiled_fn = _compiled[key] = torch.compile(own_code(fn, key), dynamic=True)
+            compiled_fn = _compiled[key] = torch.compile(own_code(fn, key))
         return compiled_fn(x)
 
     return run

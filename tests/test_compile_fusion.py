@@ -230,3 +230,13 @@ def test_double_backward_through_the_compiled_path_raises():
     assert g.requires_grad  # the other term keeps the graph alive: a silent error is possible
     with pytest.raises(RuntimeError, match="double backward"):
         g.sum().backward()
+
+
+def test_modules_trace_as_one_graph_under_dynamic_true():
+    """dynamic=True turns attribute floats into tensors; GAAF modules still trace whole
+    (fullgraph raises on a graph break)."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), GAAF("softplus"), GAAF("hardtanh"))
+    x = torch.randn(3, 4)
+    torch._dynamo.reset()
+    out = torch.compile(model, dynamic=True, fullgraph=True)(x)
+    torch.testing.assert_close(out, model(x))
