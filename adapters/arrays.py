@@ -21,6 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from gaaf_kernels import reference
+from gaaf_kernels.reference import DEFAULT_K
 
 # DLPack device types (dlpack.h: kDLCPU, kDLCUDA); kept here so that this module
 # imports without PyTorch.
@@ -100,7 +101,7 @@ def _call(kind: str, x, grad_output, **cfg):
                       from_dlpack=_library_from_dlpack(x), make_contiguous=None, **cfg)
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = 10000.0,
+def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
             shape_params: Mapping[str, float] | None = None):
     """GAAF forward of any supported array; returns the same kind of array."""
@@ -109,7 +110,7 @@ def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float =
 
 
 def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
-             K: float = 10000.0, activation_params: Mapping[str, float] | None = None,
+             K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
              shape_params: Mapping[str, float] | None = None):
     """dL/dx of any supported array from x and dL/dy; returns the same kind of array."""
     return _call("backward", x, grad_output, activation=activation, shape=shape, K=K,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from gaaf_kernels.reference.catalogue import ACTIVATIONS, HF, TIMM, TORCH
+
 
 class NotConvertible(Exception):
     """A known activation class that has no exact GAAF equivalent."""
@@ -48,18 +50,19 @@ def _torch_gelu(module: nn.Module) -> tuple[str, dict[str, float]]:
     return ("gelu_tanh" if module.approximate == "tanh" else "gelu"), {}
 
 
-def _hf_act(activation: str, *python_variants: str) -> Mapping_:
+def _hf_act(activation: str, python_variant: str) -> Mapping_:
     """transformers classes that keep the function in ``self.act``: F.* or a Python twin."""
     import torch.nn.functional as F
 
     def check(module: nn.Module):
         act = getattr(module, "act", None)
-        builtin = {"gelu": F.gelu, "mish": F.mish}.get(activation)
-        if act is builtin or getattr(act, "__name__", None) in python_variants:
+        builtin = getattr(F, activation, None)  # F.gelu, F.mish; F has no gelu_tanh
+        if (act is not None and act is builtin) or getattr(act, "__name__", None) == python_variant:
             return activation, {}
-        if (activation == "gelu_tanh" and getattr(act, "func", None) is F.gelu
+        if (builtin is None and getattr(act, "func", None) is F.gelu
                 and act.keywords == {"approximate": "tanh"}):
-            return activation, {}  # GELUTanh: functools.partial(F.gelu, approximate="tanh")
+            # gelu_tanh, whose F form is functools.partial(F.gelu, approximate="tanh")
+            return activation, {}
         raise NotConvertible(f"self.act is {act!r}, not the function this class defines")
     return check
 
@@ -72,28 +75,38 @@ def _clipped_gelu(module: nn.Module):
 _NO_CATALOGUE = "no catalogue activation with this formula"
 _LEARNED = "learned parameters (GAAF activations have fixed parameters)"
 
-TORCH = "torch.nn.modules.activation"
-HF = "transformers.activations"
-TIMM = ("timm.layers.activations", "timm.layers.activations_me",
-        "timm.models.layers.activations", "timm.models.layers.activations_me")
+# Classes that need more than the catalogue's "class -> entry (attributes)" mapping:
+# key -> factory(entry name, attributes) -> (what it becomes, rule).
+_OVERRIDES: dict[str, Callable[[str, tuple[str, ...]], tuple[str, Mapping_]]] = {
+    f"{TORCH}.GELU": lambda name, attrs: ("gelu, or gelu_tanh for approximate='tanh'",
+                                          _torch_gelu),
+    f"{TORCH}.ReLU6": lambda name, attrs: (f"{name}(min_val=0, max_val=6)",
+                                           _attrs(name, *attrs)),
+    f"{HF}.GELUActivation": lambda name, attrs: (name, _hf_act(name, "_gelu_python")),
+    f"{HF}.GELUTanh": lambda name, attrs: (name, _hf_act(name, "_gelu_tanh_python")),
+    f"{HF}.MishActivation": lambda name, attrs: (name, _hf_act(name, "_mish_python")),
+}
 
-# (module paths, class name, what it becomes, rule)
+
+def _catalogue_rows() -> list[tuple[tuple[str, ...], str, str, Mapping_]]:
+    """The convertible classes, from the catalogue entries' ``modules``."""
+    rows = []
+    for entry in ACTIVATIONS:
+        for key, attrs in entry.modules:
+            path, _, cls = key.rpartition(".")
+            if key in _OVERRIDES:
+                becomes, rule = _OVERRIDES[key](entry.name, attrs)
+            elif attrs:
+                becomes, rule = f"{entry.name}({', '.join(attrs)})", _attrs(entry.name, *attrs)
+            else:
+                becomes, rule = entry.name, _fixed(entry.name)
+            rows.append(((path,), cls, becomes, rule))
+    return rows
+
+
+# Known activation classes that stay as they are, and why: (module paths, class, text, rule)
 _TABLE: list[tuple[tuple[str, ...], str, str, Mapping_]] = [
-    ((TORCH,), "Tanh", "tanh", _fixed("tanh")),
-    ((TORCH,), "Sigmoid", "sigmoid", _fixed("sigmoid")),
-    ((TORCH,), "ReLU", "relu", _fixed("relu")),
-    ((TORCH,), "SELU", "selu", _fixed("selu")),
-    ((TORCH,), "SiLU", "silu", _fixed("silu")),
-    ((TORCH,), "Mish", "mish", _fixed("mish")),
-    ((TORCH,), "Softsign", "softsign", _fixed("softsign")),
-    ((TORCH,), "LeakyReLU", "leaky_relu(negative_slope)", _attrs("leaky_relu", "negative_slope")),
-    ((TORCH,), "ELU", "elu(alpha)", _attrs("elu", "alpha")),
-    ((TORCH,), "Softplus", "softplus(beta, threshold)", _attrs("softplus", "beta", "threshold")),
-    ((TORCH,), "Hardtanh", "hardtanh(min_val, max_val)", _attrs("hardtanh", "min_val", "max_val")),
-    ((TORCH,), "ReLU6", "hardtanh(min_val=0, max_val=6)", _attrs("hardtanh", "min_val", "max_val")),
-    ((TORCH,), "GELU", "gelu, or gelu_tanh for approximate='tanh'", _torch_gelu),
-    ((TORCH,), "Hardswish", "hardswish", _fixed("hardswish")),
-    ((TORCH,), "Hardsigmoid", "hardsigmoid", _fixed("hardsigmoid")),
+    *_catalogue_rows(),
     ((TORCH,), "PReLU", "not converted: " + _LEARNED, _refuse(_LEARNED)),
     ((TORCH,), "RReLU", "not converted: random slope in training",
      _refuse("random slope in training")),
@@ -101,17 +114,6 @@ _TABLE: list[tuple[tuple[str, ...], str, str, Mapping_]] = [
      _refuse("gated, halves the input")),
     *[((TORCH,), name, "not converted: " + _NO_CATALOGUE, _refuse(_NO_CATALOGUE))
       for name in ("CELU", "LogSigmoid", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold")],
-    # transformers/activations.py. FastGELU writes sqrt(2/pi) as 0.7978845608 (10 digits),
-    # AccurateGELU and NewGELU spell out the tanh formula: all are gelu_tanh.
-    ((HF,), "GELUActivation", "gelu", _hf_act("gelu", "_gelu_python")),
-    ((HF,), "GELUTanh", "gelu_tanh", _hf_act("gelu_tanh", "_gelu_tanh_python")),
-    ((HF,), "NewGELUActivation", "gelu_tanh", _fixed("gelu_tanh")),
-    ((HF,), "FastGELUActivation", "gelu_tanh", _fixed("gelu_tanh")),
-    ((HF,), "AccurateGELUActivation", "gelu_tanh", _fixed("gelu_tanh")),
-    ((HF,), "QuickGELUActivation", "quick_gelu", _fixed("quick_gelu")),
-    ((HF,), "SiLUActivation", "silu", _fixed("silu")),
-    ((HF,), "MishActivation", "mish", _hf_act("mish", "_mish_python")),
-    ((HF,), "ReLUSquaredActivation", "relu_squared", _fixed("relu_squared")),
     ((HF,), "ClippedGELUActivation", "not converted: gelu clipped to [min, max]", _clipped_gelu),
     ((HF,), "LinearActivation", "not converted: identity, nothing to accelerate",
      _refuse("identity, nothing to accelerate")),
@@ -119,23 +121,6 @@ _TABLE: list[tuple[tuple[str, ...], str, str, Mapping_]] = [
     ((HF,), "SqrtSoftplusActivation", "not converted: " + _NO_CATALOGUE,
      _refuse(_NO_CATALOGUE)),
     ((HF,), "XIELUActivation", "not converted: " + _LEARNED, _refuse(_LEARNED)),
-    # 0.79788456 (8 digits) for sqrt(2/pi); its hand-written backward is the exact derivative.
-    (("transformers.models.bloom.modeling_bloom",), "BloomGelu", "gelu_tanh",
-     _fixed("gelu_tanh")),
-    # timm/layers/activations.py and activations_me.py (the *Me twins: custom autograd).
-    (TIMM, "Swish", "silu", _fixed("silu")),
-    (TIMM, "SwishMe", "silu", _fixed("silu")),
-    (TIMM, "Mish", "mish", _fixed("mish")),
-    (TIMM, "MishMe", "mish", _fixed("mish")),
-    (TIMM, "Sigmoid", "sigmoid", _fixed("sigmoid")),
-    (TIMM, "Tanh", "tanh", _fixed("tanh")),
-    (TIMM, "HardSwish", "hardswish", _fixed("hardswish")),
-    (TIMM, "HardSwishMe", "hardswish", _fixed("hardswish")),
-    (TIMM, "HardSigmoid", "hardsigmoid", _fixed("hardsigmoid")),
-    (TIMM, "HardSigmoidMe", "hardsigmoid", _fixed("hardsigmoid")),
-    (TIMM, "GELU", "gelu", _fixed("gelu")),
-    (TIMM, "GELUTanh", "gelu_tanh", _fixed("gelu_tanh")),
-    (TIMM, "QuickGELU", "quick_gelu", _fixed("quick_gelu")),
     (TIMM, "HardMish", "not converted: " + _NO_CATALOGUE, _refuse(_NO_CATALOGUE)),
     (TIMM, "HardMishMe", "not converted: " + _NO_CATALOGUE, _refuse(_NO_CATALOGUE)),
     (TIMM, "PReLU", "not converted: " + _LEARNED, _refuse(_LEARNED)),

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
+from gaaf_kernels.reference import DEFAULT_K
+
 from . import dlpack
 
 LIBRARY = "CuPy"
@@ -60,7 +62,7 @@ def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_p
             shape_params=shape_params, out=out)
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = 10000.0,
+def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
             shape_params: Mapping[str, float] | None = None, out=None):
     """GAAF forward of a CuPy array; the result is a CuPy array (``out`` if given).
@@ -73,7 +75,7 @@ def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float =
 
 
 def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
-             K: float = 10000.0, activation_params: Mapping[str, float] | None = None,
+             K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
              shape_params: Mapping[str, float] | None = None, out=None):
     """dL/dx from x and dL/dy (CuPy arrays of one shape and dtype)."""
     return _call("backward", x, grad_output, activation, shape, K, activation_params,

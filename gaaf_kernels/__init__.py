@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .reference import DEFAULT_K
 from .registry import activations, register_activation, register_shape, shapes
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "activations", "backward", "forward", "register_activation",
+__all__ = ["DEFAULT_K", "__version__", "activations", "backward", "forward", "register_activation",
            "register_shape", "shapes"]
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = 10000.0,
+def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
             shape_params: Mapping[str, float] | None = None):
     """GAAF forward of a NumPy array, torch tensor, CuPy array or CUDA DLPack array.
@@ -30,7 +31,7 @@ def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float =
 
 
 def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
-             K: float = 10000.0, activation_params: Mapping[str, float] | None = None,
+             K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
              shape_params: Mapping[str, float] | None = None):
     """dL/dx from x and dL/dy for any array ``forward`` accepts."""
     from gaaf_kernels.adapters.arrays import backward as _backward

@@ -10,14 +10,30 @@ from collections.abc import Callable, Mapping
 
 from gaaf_kernels.reference import registry as _ref
 
-from .kernels.fast import FAST
-from .kernels.functions import BUILTIN_TRITON
+from .kernels import fast, functions
+
+
+def builtin_twins(name: str) -> dict[str, Callable | None]:
+    """The Triton twins of the catalogue entry ``name``, found by the entry's name.
+
+    ``functions.<name>_value`` / ``_derivative`` follow the reference (float64 runs them);
+    ``fast.<name>_value`` / ``_derivative`` (float32 compute) and ``..._16`` (16-bit
+    storage) are optional cheaper twins. This is the one place that joins them.
+    """
+    twins = {"value": getattr(functions, f"{name}_value"),
+             "derivative": getattr(functions, f"{name}_derivative")}
+    for suffix in ("", "_16"):
+        for which in ("value", "derivative"):
+            twins[f"fast_{which}{suffix}"] = getattr(fast, f"{name}_{which}{suffix}", None)
+    return twins
+
 
 _TRITON: dict[tuple[str, str], tuple[Callable, Callable]] = {}
-for _name in _ref.BUILTIN_SHAPES:
-    _TRITON[("shape", _name)] = BUILTIN_TRITON[_name]
-for _name in _ref.BUILTIN_ACTIVATIONS:
-    _TRITON[("activation", _name)] = BUILTIN_TRITON[_name]
+_FAST: dict[tuple[str, str], dict[str, Callable | None]] = {}
+for _entry in _ref.BUILTINS:
+    _twins = builtin_twins(_entry.name)
+    _TRITON[(_entry.kind, _entry.name)] = (_twins["value"], _twins["derivative"])
+    _FAST[(_entry.kind, _entry.name)] = _twins
 
 
 def activations() -> list[str]:
@@ -38,13 +54,14 @@ def triton_functions(spec: _ref.FunctionSpec,
     fast twins (``kernels/fast.py``) where they exist, float64 the precise ones.
     """
     value, derivative = _TRITON[(spec.kind, spec.name)]
-    builtin = _ref.BUILTIN_ACTIVATIONS if spec.kind == "activation" else _ref.BUILTIN_SHAPES
-    if dtype == "float64" or spec.name not in builtin or spec.name not in FAST:
+    twins = _FAST.get((spec.kind, spec.name))  # built-ins only: users cannot replace them
+    if dtype == "float64" or twins is None:
         return value, derivative
-    value32, derivative32, value16, derivative16 = FAST[spec.name]
-    value, derivative = value32 or value, derivative32 or derivative
+    value = twins["fast_value"] or value
+    derivative = twins["fast_derivative"] or derivative
     if dtype in ("float16", "bfloat16"):
-        value, derivative = value16 or value, derivative16 or derivative
+        value = twins["fast_value_16"] or value
+        derivative = twins["fast_derivative_16"] or derivative
     return value, derivative
 
 

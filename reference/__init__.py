@@ -2,6 +2,7 @@
 
 from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward
 from .registry import (
+    DEFAULT_K,
     FunctionSpec,
     Resolved,
     activation_names,
@@ -12,6 +13,6 @@ from .registry import (
 )
 
 __all__ = [
-    "SUPPORTED_DTYPES", "FunctionSpec", "Resolved", "activation_names", "backward",
+    "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "Resolved", "activation_names", "backward",
     "compute_dtype", "forward", "get_activation", "get_shape", "resolve", "shape_names",
 ]

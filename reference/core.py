@@ -13,7 +13,7 @@ import numpy as np
 
 from .formulas import sawtooth
 from .namespaces import NUMPY
-from .registry import FunctionSpec, Resolved, resolve
+from .registry import DEFAULT_K, FunctionSpec, Resolved, resolve
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,
@@ -53,7 +53,7 @@ def forward(
     activation: str = "tanh",
     shape: str | None = None,
     *,
-    K: float = 10000.0,
+    K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
 ) -> np.ndarray:
@@ -74,7 +74,7 @@ def backward(
     activation: str = "tanh",
     shape: str | None = None,
     *,
-    K: float = 10000.0,
+    K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
 ) -> np.ndarray:

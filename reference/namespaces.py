@@ -21,7 +21,6 @@ def _np_erf(x: np.ndarray) -> np.ndarray:
 
 
 NUMPY = SimpleNamespace(
-    name="numpy",
     exp=np.exp,
     log=np.log,
     sqrt=np.sqrt,

@@ -1,6 +1,7 @@
 """Registry of activations and shape functions (names, parameters, reference formulas).
 
-This is the bottom layer: it knows nothing about Triton. ``gaaf_kernels.registry``
+The built-ins come from ``catalogue.py``. This is the bottom layer: it knows nothing
+about Triton. ``gaaf_kernels.registry``
 adds the Triton twins on top and is what users call to register their own functions.
 """
 
@@ -10,9 +11,10 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from . import formulas as f
+from .catalogue import ACTIVATIONS, BUILTINS, SHAPES, Builtin
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
+DEFAULT_K = 10000.0  # the frequency constant of the paper's experiments
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,6 @@ class FunctionSpec:
     default_shape: str | None = None
     default_shape_params: tuple[tuple[str, float], ...] = ()
     array_generic: bool = True
-    doc: str = field(default="", compare=False)
     # Called with {name: value}; raises ValueError for values outside the domain.
     validate: Callable[[dict[str, float]], None] | None = field(default=None, compare=False)
 
@@ -156,7 +157,7 @@ def resolve(
     activation: str = "tanh",
     shape: str | None = None,
     *,
-    K: float = 10000.0,
+    K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
 ) -> Resolved:
@@ -189,62 +190,42 @@ def positive(*names: str) -> Callable[[dict[str, float]], None]:
     return check
 
 
-def _hardtanh_limits(values: dict[str, float]) -> None:
-    if not values["min_val"] <= values["max_val"]:  # equal limits: a constant, as in PyTorch
-        raise ValueError(f"hardtanh needs min_val <= max_val, got {values}")
+def ordered(*names: str) -> Callable[[dict[str, float]], None]:
+    """A ``validate`` hook: the named parameters must not decrease in the given order.
+
+    (hardtanh's min_val == max_val is a constant, as in PyTorch.)
+    """
+
+    def check(values: dict[str, float]) -> None:
+        for low, high in zip(names, names[1:]):
+            if not values[low] <= values[high]:
+                raise ValueError(f"need {low} <= {high}, got {values}")
+
+    return check
 
 
-_VALIDATORS = {"gaussian": positive("c"), "laplace": positive("c"),
-               "softplus": positive("beta"), "hardtanh": _hardtanh_limits}
+def _validator(entry: Builtin) -> Callable[[dict[str, float]], None] | None:
+    checks = [check(*names) for check, names in ((positive, entry.positive),
+                                                 (ordered, entry.ordered)) if names]
+    if not checks:
+        return None
 
+    def validate(values: dict[str, float]) -> None:
+        for check in checks:
+            check(values)
 
-def _builtin(kind: str, name: str, value, derivative, params=None, default_shape=None,
-             default_shape_params=None, doc: str = "") -> None:
-    spec = FunctionSpec(
-        name=name, kind=kind, value=value, derivative=derivative,
-        params=_check_params(params), default_shape=default_shape,
-        default_shape_params=_check_params(default_shape_params), doc=doc,
-        validate=_VALIDATORS.get(name),
-    )
-    (add_shape if kind == "shape" else add_activation)(spec)
+    return validate
 
 
 # Shape functions first: activations name their default shape.
-_builtin("shape", "gaussian", f.gaussian, f.gaussian_derivative, {"c": 3.0}, doc="exp(-x^2/c)")
-_builtin("shape", "laplace", f.laplace, f.laplace_derivative, {"c": 1.0}, doc="exp(-|x|/c)")
-_builtin("shape", "shifted_sigmoid", f.shifted_sigmoid, f.shifted_sigmoid_derivative,
-         {"shift": 4.0, "slope": 1.0}, doc="sigmoid(slope*(x+shift))")
-_builtin("shape", "constant", f.constant, f.constant_derivative, {"value": 1.0}, doc="value")
-_builtin("shape", "none", f.none, f.none_derivative, doc="0 (plain activation)")
+for _entry in BUILTINS:
+    _spec = FunctionSpec(
+        name=_entry.name, kind=_entry.kind, value=_entry.value, derivative=_entry.derivative,
+        params=_check_params(dict(_entry.params)), default_shape=_entry.default_shape,
+        default_shape_params=_check_params(dict(_entry.default_shape_params)),
+        validate=_validator(_entry),
+    )
+    (add_shape if _entry.kind == "shape" else add_activation)(_spec)
 
-_TWO_SIDED = ("gaussian", {"c": 3.0})
-_ONE_SIDED = ("shifted_sigmoid", {"shift": 4.0, "slope": 1.0})
-for _name, _value, _deriv, _params, _default in [
-    ("tanh", f.tanh, f.tanh_derivative, None, _TWO_SIDED),
-    # sigmoid(x) = (1 + tanh(x/2)) / 2: the tanh shape stretched by 2 gives c = 12.
-    ("sigmoid", f.sigmoid, f.sigmoid_derivative, None, ("gaussian", {"c": 12.0})),
-    ("hardtanh", f.hardtanh, f.hardtanh_derivative, {"min_val": -1.0, "max_val": 1.0},
-     _TWO_SIDED),
-    ("softsign", f.softsign, f.softsign_derivative, None, _TWO_SIDED),
-    ("relu", f.relu, f.relu_derivative, None, _ONE_SIDED),
-    ("leaky_relu", f.leaky_relu, f.leaky_relu_derivative, {"negative_slope": 0.01}, _ONE_SIDED),
-    ("elu", f.elu, f.elu_derivative, {"alpha": 1.0}, _ONE_SIDED),
-    ("selu", f.selu, f.selu_derivative, None, _ONE_SIDED),
-    ("gelu", f.gelu, f.gelu_derivative, None, _ONE_SIDED),
-    ("gelu_tanh", f.gelu_tanh, f.gelu_tanh_derivative, None, _ONE_SIDED),
-    ("silu", f.silu, f.silu_derivative, None, _ONE_SIDED),
-    ("softplus", f.softplus, f.softplus_derivative, {"beta": 1.0, "threshold": 20.0},
-     _ONE_SIDED),
-    ("mish", f.mish, f.mish_derivative, None, _ONE_SIDED),
-    # hardsigmoid(x) = (1 + hardtanh(x/3)) / 2: hardtanh's shape stretched by 3, c = 27.
-    ("hardsigmoid", f.hardsigmoid, f.hardsigmoid_derivative, None, ("gaussian", {"c": 27.0})),
-    # hardswish is dead below -3 where relu is dead below 0: relu's shape moved by 3.
-    ("hardswish", f.hardswish, f.hardswish_derivative, None,
-     ("shifted_sigmoid", {"shift": 7.0, "slope": 1.0})),
-    ("quick_gelu", f.quick_gelu, f.quick_gelu_derivative, None, _ONE_SIDED),
-    ("relu_squared", f.relu_squared, f.relu_squared_derivative, None, _ONE_SIDED),
-]:
-    _builtin("activation", _name, _value, _deriv, _params, _default[0], _default[1])
-
-BUILTIN_ACTIVATIONS = tuple(activation_names())
-BUILTIN_SHAPES = tuple(shape_names())
+BUILTIN_ACTIVATIONS = tuple(entry.name for entry in ACTIVATIONS)
+BUILTIN_SHAPES = tuple(entry.name for entry in SHAPES)

@@ -6,7 +6,9 @@ tanh, expm1 and log1p are written with ``tl.exp``/``tl.log`` so that the Triton
 interpreter runs them too, keeping relative accuracy for tiny arguments.
 
 These follow the reference operation by operation and are what float64 runs; float32
-and 16-bit storage run the cheaper twins of ``fast.py`` where one exists.
+and 16-bit storage run the cheaper twins of ``fast.py`` where one exists. Each built-in
+has ``<name>_value`` and ``<name>_derivative`` here, found by its catalogue entry's
+name (``reference/catalogue.py``).
 """
 
 import triton
@@ -335,29 +337,3 @@ def none_value(x):
 @triton.jit
 def none_derivative(x):
     return tl.zeros_like(x)
-
-
-BUILTIN_TRITON = {
-    "tanh": (tanh_value, tanh_derivative),
-    "sigmoid": (sigmoid_value, sigmoid_derivative),
-    "hardtanh": (hardtanh_value, hardtanh_derivative),
-    "softsign": (softsign_value, softsign_derivative),
-    "relu": (relu_value, relu_derivative),
-    "leaky_relu": (leaky_relu_value, leaky_relu_derivative),
-    "elu": (elu_value, elu_derivative),
-    "selu": (selu_value, selu_derivative),
-    "gelu": (gelu_value, gelu_derivative),
-    "gelu_tanh": (gelu_tanh_value, gelu_tanh_derivative),
-    "silu": (silu_value, silu_derivative),
-    "softplus": (softplus_value, softplus_derivative),
-    "mish": (mish_value, mish_derivative),
-    "hardsigmoid": (hardsigmoid_value, hardsigmoid_derivative),
-    "hardswish": (hardswish_value, hardswish_derivative),
-    "quick_gelu": (quick_gelu_value, quick_gelu_derivative),
-    "relu_squared": (relu_squared_value, relu_squared_derivative),
-    "gaussian": (gaussian_value, gaussian_derivative),
-    "laplace": (laplace_value, laplace_derivative),
-    "shifted_sigmoid": (shifted_sigmoid_value, shifted_sigmoid_derivative),
-    "constant": (constant_value, constant_derivative),
-    "none": (none_value, none_derivative),
-}
