@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .formulas import sawtooth
+from .formulas import gaaf_gradient, gaaf_value, sawtooth
 from .namespaces import NUMPY
 from .registry import DEFAULT_K, FunctionSpec, Resolved, resolve
 
@@ -62,9 +62,8 @@ def forward(
                   shape_params=shape_params)
     x, xc, k, act_p, shp_p = _prepare(x, cfg)
     with np.errstate(all="ignore"):
-        y = _call(cfg.activation, "value", xc, act_p) + sawtooth(NUMPY, xc, k) * _call(
-            cfg.shape, "value", xc, shp_p)
-        y = np.where(np.isnan(xc), xc, y)
+        y = gaaf_value(NUMPY, xc, _call(cfg.activation, "value", xc, act_p),
+                       sawtooth(NUMPY, xc, k), _call(cfg.shape, "value", xc, shp_p))
         return y.astype(x.dtype).reshape(x.shape)
 
 
@@ -90,8 +89,7 @@ def backward(
     x, xc, k, act_p, shp_p = _prepare(x_arr, cfg)
     gyc = gy.astype(xc.dtype).reshape(-1)
     with np.errstate(all="ignore"):
-        local = (_call(cfg.activation, "derivative", xc, act_p)
-                 + _call(cfg.shape, "value", xc, shp_p)
-                 + sawtooth(NUMPY, xc, k) * _call(cfg.shape, "derivative", xc, shp_p))
-        dx = np.where(np.isnan(xc), xc, gyc * local)
+        dx = gaaf_gradient(NUMPY, xc, gyc, _call(cfg.activation, "derivative", xc, act_p),
+                           _call(cfg.shape, "value", xc, shp_p), sawtooth(NUMPY, xc, k),
+                           _call(cfg.shape, "derivative", xc, shp_p))
         return dx.astype(x.dtype).reshape(x.shape)

@@ -42,6 +42,19 @@ def sawtooth(xp, x, K):
     return (frac - 0.5) * (1.0 / K)
 
 
+def gaaf_value(xp, x, phi, g, s):
+    """GAAF's forward from its parts: phi + g*s, and NaN wherever x is NaN.
+
+    ``x != x`` is the NaN test: NumPy and PyTorch agree, and Inductor vectorizes it.
+    """
+    return xp.where(x != x, x, phi + g * s)
+
+
+def gaaf_gradient(xp, x, grad_output, dphi, s, g, ds):
+    """GAAF's backward from its parts: dL/dy * (phi' + s + g*s'), NaN wherever x is NaN."""
+    return xp.where(x != x, x, grad_output * (dphi + s + g * ds))
+
+
 def sigmoid(xp, x):
     e = xp.exp(-xp.abs(x))
     r = 1.0 / (1.0 + e)
