@@ -138,8 +138,13 @@ def test_compiled_sawtooth_rounds_x_times_k_before_the_floor():
     model equals the reference bit for bit unless x*K was contracted into an FMA (then
     frac(x*K) would use the unrounded product)."""
     gen = torch.Generator().manual_seed(9)
+    specials = sample_inputs(torch.float32, n=16)
+    # no subnormals in this large (OpenMP) case: FTZ/DAZ is per-thread state, which
+    # torch.set_flush_denormal sets on the calling thread only; the small case above,
+    # serial by Inductor's own rule, has them
+    specials = specials[(specials == 0) | ~(specials.abs() < torch.finfo(torch.float32).tiny)]
     x = torch.cat([torch.rand(4096, generator=gen) * 6 - 3, _jump_points(torch.float32),
-                   sample_inputs(torch.float32, n=16)])
+                   specials])
     model = torch.nn.Sequential(torch.nn.Identity(), GAAF("relu", "constant", K=K))
     torch._dynamo.reset()
     y = torch.compile(model)(x)

@@ -64,6 +64,10 @@ def test_compiled_composite_is_right_at_any_thread_count(fresh, threads, dtype):
     cfg = ref.resolve("tanh")
     kwargs = {"activation": "tanh"}
     x = sample_inputs(dtype, n=fresh.PARALLEL_MIN_NUMEL)  # specials at the end
+    # No subnormal inputs: torch.set_flush_denormal (which training code calls) sets the
+    # calling thread's FTZ/DAZ only, and OpenMP threads started before or after it keep
+    # their own (torch's own parallel ops then flush on some threads only, too).
+    x = x[(x == 0) | ~(x.abs() < torch.finfo(dtype).tiny)]
     dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
     assert x.numel() >= fresh.PARALLEL_MIN_NUMEL
     y, dx = fresh.forward(x, cfg), fresh.backward(x, dy, cfg)
