@@ -21,7 +21,7 @@ from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
-from gaaf_kernels.reference.formulas import sawtooth
+from gaaf_kernels.reference.formulas import gaaf_gradient, gaaf_value, sawtooth
 
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
@@ -32,9 +32,9 @@ def _isfinite(t: torch.Tensor) -> torch.Tensor:
     return t.abs() < math.inf
 
 
-def is_number(t: torch.Tensor) -> torch.Tensor:
-    """False exactly where ``t`` is NaN (with one operand, for the reason above)."""
-    return t.abs() >= 0
+def _isnan(t: torch.Tensor) -> torch.Tensor:
+    # One operand, for the reason above (torch.isnan compiled to a scalar loop).
+    return ~(t.abs() >= 0)
 
 
 TORCH = SimpleNamespace(
@@ -52,7 +52,7 @@ TORCH = SimpleNamespace(
     where=torch.where,
     minimum=torch.minimum,
     maximum=torch.maximum,
-    isnan=lambda t: ~is_number(t),
+    isnan=_isnan,
     isinf=torch.isinf,
     isfinite=_isfinite,
     zeros_like=torch.zeros_like,
@@ -64,19 +64,19 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def forward_values(x, act_value, shape_value, k, ap, sp):
-    """``phi(x) + g(x) * s(x)`` in x's dtype; ``k``, ``ap``, ``sp``: 0-d tensors of the
-    compute dtype (K, activation and shape parameters). NaN in, NaN out."""
+    """``phi(x) + g(x) * s(x)`` in x's dtype (``formulas.gaaf_value``); ``k``, ``ap``,
+    ``sp``: K and the activation and shape parameters, in the compute dtype."""
     xc = x.to(compute_dtype(x.dtype))
-    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
-    return torch.where(is_number(xc), y, xc).to(x.dtype)
+    return gaaf_value(TORCH, xc, act_value(TORCH, xc, *ap), sawtooth(TORCH, xc, k),
+                      shape_value(TORCH, xc, *sp)).to(x.dtype)
 
 
 def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp):
-    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype (scalars as above)."""
+    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype (``formulas.gaaf_gradient``)."""
     xc = x.to(compute_dtype(x.dtype))
-    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
-             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
-    return torch.where(is_number(xc), dy.to(xc.dtype) * local, xc).to(x.dtype)
+    return gaaf_gradient(TORCH, xc, dy.to(xc.dtype), act_derivative(TORCH, xc, *ap),
+                         shape_value(TORCH, xc, *sp), sawtooth(TORCH, xc, k),
+                         shape_derivative(TORCH, xc, *sp)).to(x.dtype)
 
 
 def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):
