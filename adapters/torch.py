@@ -12,8 +12,8 @@ Three routes to the same computation, all saving only ``x`` for the backward:
 * ``torch.ops.gaaf_kernels.*`` called directly: the custom ops (``opcheck`` tests them).
 
 Backends: ``"auto"`` (Triton on CUDA tensors, the fused PyTorch composite elsewhere),
-``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``; under ``torch.compile`` always
-the opaque Triton kernel), ``"torch"`` (the composite on any device).
+``"triton"`` (CUDA, or CPU under ``TRITON_INTERPRET=1``), ``"torch"`` (the composite on
+any device). Under ``torch.compile`` an explicit backend keeps that kernel, opaque.
 """
 
 from __future__ import annotations

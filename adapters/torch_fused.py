@@ -10,9 +10,9 @@ backward finally keeps is AOTAutograd's partitioner's choice: ``x``, or a tensor
 can recompute ``x`` from at no cost (the matmul output before the bias-add).
 
 The math is traced only where Inductor's code keeps ``x*K`` rounded in the compute
-dtype before the floor (:func:`fusable`). Everywhere else, under ``torch.export`` and
-for ``backend="triton"``, the custom ops ``gaaf_kernels::forward`` / ``::backward``
-stay in the graph, opaque.
+dtype before the floor (:func:`fusable`), for ``backend="auto"``. Everywhere else, under
+``torch.export`` and for an explicit backend, the custom ops ``gaaf_kernels::forward`` /
+``::backward`` stay in the graph, opaque.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from . import torch_composite as composite
 def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
     """Whether the activation is traced as pointwise math (else: the opaque custom op).
 
-    * ``backend="triton"``: never; the caller asked for the Triton kernel.
+    * an explicit ``backend`` ("triton", "torch"): never; the caller asked for that
+      kernel (on CPU the two routes measured alike: docs/performance.md).
     * ``torch.export``: never; the exported program keeps the custom op.
     * NumPy-only registrations: never (no torch formula to trace).
     * CPU: when Inductor's C++ is compiled with ``-ffp-contract=off``
@@ -45,7 +46,7 @@ def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
     (``torch._inductor.config``, or its ``TORCHINDUCTOR_*`` environment variables),
     not through ``torch.compile(options=...)``.
     """
-    if backend == "triton" or torch.compiler.is_exporting() or composite.numpy_only(cfg):
+    if backend != "auto" or torch.compiler.is_exporting() or composite.numpy_only(cfg):
         return False
     return _rounds_x_times_k(x.device.type)
 

@@ -4,8 +4,9 @@ Under Dynamo, ``gaaf()`` and ``GAAF`` are traced as the composite's formulas
 (adapters/torch_fused.py) where Inductor's generated code keeps ``x*K`` rounded before
 the floor: on CPU its C++ is compiled with ``-ffp-contract=off``
 (``config.cpp.enable_floating_point_contract_flag``), on CUDA only with
-``config.emulate_precision_casts`` (Triton's ``enable_fp_fusion`` off). Elsewhere, under
-``torch.export`` and for ``backend="triton"``, the custom ops stay in the graph.
+``config.emulate_precision_casts`` (Triton's ``enable_fp_fusion`` off), for
+``backend="auto"``. Elsewhere, under ``torch.export`` and for an explicit backend, the
+custom ops stay in the graph.
 """
 
 from __future__ import annotations
@@ -171,10 +172,12 @@ def test_cuda_fuses_only_where_inductor_turns_triton_fp_fusion_off():
     assert not torch_fused._rounds_x_times_k("mps")
 
 
-@requires_triton
-def test_triton_backend_stays_opaque_under_compile():
+@pytest.mark.parametrize("backend", ["torch", pytest.param("triton", marks=requires_triton)])
+def test_an_explicit_backend_stays_opaque_under_compile(backend):
     x = torch.randn(8)
-    assert FORWARD in _dynamo_graph_targets(lambda t: gaaf(t, "tanh", backend="triton"), x)
+    assert FORWARD in _dynamo_graph_targets(lambda t: gaaf(t, "tanh", backend=backend), x)
+    model = torch.nn.Sequential(GAAF("relu", backend=backend))
+    assert FORWARD in _dynamo_graph_targets(model, x)
 
 
 def test_export_keeps_the_custom_op():
