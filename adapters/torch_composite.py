@@ -21,7 +21,7 @@ from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
-from gaaf_kernels.reference.formulas import gaaf_gradient, gaaf_value, sawtooth
+from gaaf_kernels.reference.formulas import sawtooth
 
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
@@ -32,9 +32,13 @@ def _isfinite(t: torch.Tensor) -> torch.Tensor:
     return t.abs() < math.inf
 
 
+def _is_number(t: torch.Tensor) -> torch.Tensor:
+    """False exactly where ``t`` is NaN, from one operand (for the reason above)."""
+    return t.abs() >= 0
+
+
 def _isnan(t: torch.Tensor) -> torch.Tensor:
-    # One operand, for the reason above (torch.isnan compiled to a scalar loop).
-    return ~(t.abs() >= 0)
+    return ~_is_number(t)  # torch.isnan compiled to a scalar loop
 
 
 TORCH = SimpleNamespace(
@@ -63,20 +67,27 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+# GAAF's combination and NaN rule are formulas.gaaf_value / gaaf_gradient, written here
+# with the NaN test as |x| >= 0: their x != x has two float operands, and under
+# torch.compile the partitioner saved that bool mask for the backward beside x (16 MB
+# more per 2^24 elements, and a forward with autograd 2.8x slower than without).
+# tests/test_compile_fusion.py checks that both agree bit for bit.
+
+
 def forward_values(x, act_value, shape_value, k, ap, sp):
-    """``phi(x) + g(x) * s(x)`` in x's dtype (``formulas.gaaf_value``); ``k``, ``ap``,
-    ``sp``: K and the activation and shape parameters, in the compute dtype."""
+    """``phi(x) + g(x) * s(x)`` in x's dtype, NaN where x is NaN; ``k``, ``ap``, ``sp``:
+    K and the activation and shape parameters, in the compute dtype."""
     xc = x.to(compute_dtype(x.dtype))
-    return gaaf_value(TORCH, xc, act_value(TORCH, xc, *ap), sawtooth(TORCH, xc, k),
-                      shape_value(TORCH, xc, *sp)).to(x.dtype)
+    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
+    return torch.where(_is_number(xc), y, xc).to(x.dtype)
 
 
 def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp):
-    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype (``formulas.gaaf_gradient``)."""
+    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype, NaN where x is NaN."""
     xc = x.to(compute_dtype(x.dtype))
-    return gaaf_gradient(TORCH, xc, dy.to(xc.dtype), act_derivative(TORCH, xc, *ap),
-                         shape_value(TORCH, xc, *sp), sawtooth(TORCH, xc, k),
-                         shape_derivative(TORCH, xc, *sp)).to(x.dtype)
+    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
+             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
+    return torch.where(_is_number(xc), dy.to(xc.dtype) * local, xc).to(x.dtype)
 
 
 def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):

@@ -118,11 +118,7 @@ class _TracedGAAF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor):
         (x,) = ctx.saved_tensors
-        # A view, so that the backward's NaN test (x != x) is its own node: merged with
-        # the forward's, AOTAutograd's partitioner would save that bool mask beside x
-        # (it never recomputes a bool computed from two float operands, taking it for a
-        # reduction); as its own node it is recomputed from x.
-        return backward_values(x.view(x.shape), grad_output, ctx.cfg), None
+        return backward_values(x, grad_output, ctx.cfg), None
 
 
 def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:

@@ -73,39 +73,56 @@ def test_inductor_fuses_gaaf_with_its_neighbours_forward_and_backward():
     np.testing.assert_allclose(dx.numpy(), want, rtol=1e-5, atol=1e-6)
 
 
+def _returned(code: str) -> list[str]:
+    """The names the generated ``call`` returns: for a forward graph, y and then what it
+    saves for the backward."""
+    body = code[code.index("def call(self, args)"):]
+    line = next(line for line in body.splitlines() if line.strip().startswith("return ("))
+    return [name.strip() for name in line.strip()[len("return ("):-1].split(",") if name.strip()]
+
+
 @pytest.mark.parametrize("activation,params", [
-    ("tanh", {}), ("relu", {}), ("gelu", {}), ("softplus", {}), ("mish", {}),
-    ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.5})])
+    ("tanh", {}), ("relu", {}), ("softplus", {}), ("hardtanh", {"min_val": -0.5}),
+    ("leaky_relu", {"negative_slope": 0.2})])
 def test_the_backward_keeps_only_x(activation, params):
-    """AOTAutograd with Inductor's decompositions and min-cut partitioner: what the
-    forward graph hands to the backward beside y."""
-    from functorch.compile import make_boxed_func
-    from torch._functorch.aot_autograd import aot_module_simplified
-    from torch._functorch.partitioners import min_cut_rematerialization_partition
-    from torch._inductor.decomposition import select_decomp_table
+    """Inductor's own pipeline (joint-graph passes, min-cut partitioner): the forward
+    graph returns y and x, and allocates no bool mask to hand to the backward."""
+    x = torch.randn(1 << 16, requires_grad=True)
+    compiled = torch.compile(lambda t: gaaf(t, activation, activation_params=params))
 
-    saved = []
+    def step():
+        return torch.autograd.grad(compiled(x), x, torch.ones_like(x))
 
-    def fw_compiler(gm, example_inputs):
-        (outputs,) = [node.args[0] for node in gm.graph.nodes if node.op == "output"]
-        saved.extend(outputs[1:])
-        return make_boxed_func(gm.forward)
+    _, (forward_code, _backward_code) = run_and_get_code(step)
+    returned = _returned(forward_code)
+    assert len(returned) == 2 and returned[1] == "primals_1", returned  # y, then x
+    assert "torch.bool" not in forward_code
 
-    def backend(gm, example_inputs):
-        return aot_module_simplified(
-            gm, example_inputs, fw_compiler=fw_compiler,
-            bw_compiler=lambda g, _: make_boxed_func(g.forward),
-            partition_fn=min_cut_rematerialization_partition,
-            decompositions=select_decomp_table())
 
-    torch._dynamo.reset()
-    x = torch.randn(64, requires_grad=True)
-    y = torch.compile(lambda t: gaaf(t * 2, activation, activation_params=params),
-                      backend=backend)(x)
-    y.sum().backward()
-    assert len(saved) == 1, saved  # x (or t, from which x is recomputed for free)
-    assert tuple(saved[0].meta["val"].shape) == (64,)
-    assert saved[0].meta["val"].dtype == torch.float32
+def test_combination_and_nan_rule_are_the_references():
+    """The composite writes formulas.gaaf_value / gaaf_gradient with a one-operand NaN
+    test (adapters/torch_composite.py); both give the same bits."""
+    from gaaf_kernels.adapters import torch_composite as composite
+    from gaaf_kernels.reference import formulas
+
+    for dtype in (torch.float32, torch.float64):
+        x = sample_inputs(dtype, n=256)
+        cfg = ref.resolve("softplus")
+        k = torch.tensor(cfg.K, dtype=dtype)
+        ap = [torch.tensor(v, dtype=dtype) for v in cfg.activation_params]
+        sp = [torch.tensor(v, dtype=dtype) for v in cfg.shape_params]
+        dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
+        t = composite.TORCH
+        phi, dphi = cfg.activation.value(t, x, *ap), cfg.activation.derivative(t, x, *ap)
+        s, ds = cfg.shape.value(t, x, *sp), cfg.shape.derivative(t, x, *sp)
+        g = formulas.sawtooth(t, x, k)
+        torch.testing.assert_close(
+            composite.forward_values(x, cfg.activation.value, cfg.shape.value, k, ap, sp),
+            formulas.gaaf_value(t, x, phi, g, s), rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(
+            composite.backward_values(x, dy, cfg.activation.derivative, cfg.shape.value,
+                                      cfg.shape.derivative, k, ap, sp),
+            formulas.gaaf_gradient(t, x, dy, dphi, s, g, ds), rtol=0, atol=0, equal_nan=True)
 
 
 CASES = [("tanh", {}), ("relu", {}), ("gelu", {}), ("softplus", {}),
