@@ -1,4 +1,4 @@
-"""One MNIST MLP training epoch, GAAF vs base (issue 4's target: GAAF <= 1.15x base).
+"""One MNIST MLP training epoch, GAAF vs base (target: GAAF <= 1.05x base, at torch's threads).
 
 Each round trains one base epoch (timed in the benchmark's setup) and then one GAAF epoch
 (the benchmarked call), interleaved on the same machine and device, so that both see the
@@ -72,8 +72,11 @@ def test_mnist_mlp_epoch_gaaf_vs_base(benchmark):
         base()
         base_times.append(time.perf_counter() - t0)
 
-    benchmark.pedantic(gaaf, setup=setup, rounds=1 if benchmark.disabled else ROUNDS,
-                       iterations=1)
+    try:
+        benchmark.pedantic(gaaf, setup=setup, rounds=1 if benchmark.disabled else ROUNDS,
+                           iterations=1)
+    finally:
+        torch.set_flush_denormal(False)  # torch's default, for the benchmarks after this
     info = {"device": str(device), "threads": torch.get_num_threads(), "steps": steps,
             "batch": BATCH, "base_median_s": statistics.median(base_times)}
     if not benchmark.disabled:
@@ -82,6 +85,6 @@ def test_mnist_mlp_epoch_gaaf_vs_base(benchmark):
                     ratio_gaaf_to_base=gaaf_median / info["base_median_s"])
         print(f"\nMNIST MLP epoch on {device} ({info['threads']} threads): base "
               f"{info['base_median_s']:.2f} s, GAAF {gaaf_median:.2f} s, ratio "
-              f"{info['ratio_gaaf_to_base']:.2f} (target <= 1.15)")
+              f"{info['ratio_gaaf_to_base']:.2f} (target <= 1.05)")
     benchmark.extra_info.update(info)
     assert len(base_times) >= 1

@@ -1,4 +1,4 @@
-"""Forward, backward and forward+backward of GAAF against the alternatives (issue 6).
+"""Forward, backward and forward+backward of GAAF against the alternatives.
 
 Contenders (see benchlib.py): ``gaaf_triton`` (CUDA only), ``gaaf_torch``,
 ``gaaf_compiled`` (torch.compile of gaaf), ``compile``
