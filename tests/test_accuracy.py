@@ -53,6 +53,14 @@ ABSOLUTE_PER_X = {("gelu", "value"): 2.0**-51, ("gelu", "derivative"): 2.0**-22,
 
 
 @pytest.fixture(autouse=True)
+def gradual_underflow():
+    """Subnormals as IEEE has them: the harness's training (run by earlier tests in the
+    suite) turns on flush-to-zero for the process's main thread, which the interpreter's
+    NumPy arithmetic would inherit. False is torch's default."""
+    torch.set_flush_denormal(False)
+
+
+@pytest.fixture(autouse=True)
 def fused_multiply_add(monkeypatch):
     """The GPU's fma, rounded once, in place of the interpreter's x * y + z."""
     def create_fma(self, x, y, z):
