@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
-from gaaf_kernels.reference import Resolved, get_activation, get_shape, resolve
+from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shape, resolve
 from gaaf_kernels.reference.registry import generation
 
 from . import torch_composite, torch_fused
@@ -196,7 +196,7 @@ def gaaf(
     activation: str = "tanh",
     shape: str | None = None,
     *,
-    K: float = 10000.0,
+    K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
     backend: str = "auto",
@@ -213,7 +213,7 @@ def gaaf_backward(
     activation: str = "tanh",
     shape: str | None = None,
     *,
-    K: float = 10000.0,
+    K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
     backend: str = "auto",
@@ -250,7 +250,7 @@ class GAAF(nn.Module):
         self,
         activation: str = "tanh",
         shape: str | None = None,
-        K: float = 10000.0,
+        K: float = DEFAULT_K,
         activation_params: Mapping[str, float] | None = None,
         shape_params: Mapping[str, float] | None = None,
         backend: str = "auto",

@@ -42,7 +42,6 @@ def _isnan(t: torch.Tensor) -> torch.Tensor:
 
 
 TORCH = SimpleNamespace(
-    name="torch",
     exp=torch.exp,
     log=torch.log,
     sqrt=torch.sqrt,
