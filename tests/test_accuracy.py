@@ -5,15 +5,17 @@ storage run them (``triton_functions(spec, dtype)``), is evaluated by a one-func
 kernel under the interpreter on every multiple of 2^-12 in [-20, 20] plus edge values,
 and compared with the reference formula evaluated in float64 at the same inputs:
 
-* float32 twins:  |got - want| <= n ulp(want) + cond(x) + 2^-125, n = 4 for values and
+* float32 twins:  |got - want| <= n ulp(want) + cond(x) + floor(x), n = 4 for values and
   8 for derivatives (12 for gelu_tanh'): silu', mish', gelu_tanh' and the sigmoid-type
   derivatives add terms that partly cancel near x = -2, amplifying their roundings
-* 16-bit twins:   |got - want| <= 2^-12 |want| + cond(x) + 2^-125
+* 16-bit twins:   |got - want| <= 2^-12 |want| + cond(x) + floor(x)
 
 cond(x) = max |f(x (1 +- 2^-22)) - f(x)| is what four units of float32 rounding of x's
 argument (x*c, x*x, ...) may change; no float32 formula of exp(-x^2/c) or e^x can do
-better, and the float32 reference itself does not. 2^-125 covers results that the GPU
-flushes below 2^-126. 2^-12 relative keeps a 16-bit result within one ulp of the
+better, and the float32 reference itself does not. The floor 2^-125 max(1, |x|) covers
+what GPUs flush to zero below 2^-126: a result, or an intermediate such as exp(-|x|) in
+x sigmoid(x), which then loses up to |x| 2^-126 (the sweeps pass with and without
+flush-to-zero). 2^-12 relative keeps a 16-bit result within one ulp of the
 correctly rounded value (fp16 has 11 significant bits, bfloat16 8).
 The interpreter evaluates exp2 and rsqrt exactly; on a GPU, MUFU.EX2 and MUFU.RSQ add
 their 2^-22 relative error (PTX ISA), about one ulp more on a GPU.
@@ -148,7 +150,9 @@ def test_twin_within_contract(kind, name, which, storage):
         tol = ulps * ulp32(want[ok])
     else:
         tol = 2.0**-12 * np.abs(want[ok])
-    tol = tol + cond[ok] + FLOOR
+    # |x| between 1 and 2^64 (a NaN or infinite input has a finite result here at most)
+    scale = np.clip(np.nan_to_num(np.abs(x[ok].astype(np.float64)), nan=1.0), 1.0, 2.0**64)
+    tol = tol + cond[ok] + FLOOR * scale
     if (name, which) in ABSOLUTE_PER_X:
         tol = tol + ABSOLUTE_PER_X[name, which] * np.abs(x[ok].astype(np.float64))
     worst = np.argmax(err - tol)
