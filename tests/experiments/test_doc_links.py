@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [ROOT / "docs" / n for n in ("reproduction.md", "analysis.md", "design.md")]
+PAGES = [ROOT / "docs" / n for n in ("reproduction.md", "analysis.md", "architecture.md")]
 PAGES += sorted((ROOT / "results").rglob("*.md"))
 
 
