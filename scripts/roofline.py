@@ -22,10 +22,8 @@ import triton
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels import throughput as tp
-from gaaf_kernels.kernels.gaaf import gaaf_backward_kernel, gaaf_forward_kernel
 from gaaf_kernels.reference import get_activation, resolve
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS
-from gaaf_kernels.registry import triton_functions
 from gaaf_kernels.table import format_table
 
 
@@ -45,23 +43,15 @@ def time_ms(fn, reps: int = 20) -> float:
 
 def launcher(kernel_name: str, activation: str, x: torch.Tensor, dy: torch.Tensor,
              out: torch.Tensor):
+    """A call of the fused kernel as the launcher makes it; it returns the compiled kernel."""
     cfg = resolve(activation)
-    dtype = str(x.dtype).removeprefix("torch.")
-    act_value, act_derivative = triton_functions(cfg.activation, dtype)
-    shape_value, shape_derivative = triton_functions(cfg.shape, dtype)
+    kernel, functions = launch.kernel_for(kernel_name, cfg.activation, cfg.shape,
+                                          launch.dtype_name(x.dtype))
     options = launch._launch_options(x.numel(), x.dtype, None, False)
     grid = (triton.cdiv(x.numel(), options["BLOCK_SIZE"]),)
-    scalars = [cfg.K, launch.inverse_K(cfg.K, x.dtype), *launch._padded(cfg.activation_params),
-               *launch._padded(cfg.shape_params)]
-    counts = {"N_ACTIVATION_PARAMS": len(cfg.activation_params),
-              "N_SHAPE_PARAMS": len(cfg.shape_params)}
-    if kernel_name == "forward":
-        return lambda: gaaf_forward_kernel[grid](
-            x, out, x.numel(), *scalars, ACTIVATION=act_value, SHAPE=shape_value,
-            **counts, **options)
-    return lambda: gaaf_backward_kernel[grid](
-        x, dy, out, x.numel(), *scalars, ACTIVATION_DERIVATIVE=act_derivative,
-        SHAPE=shape_value, SHAPE_DERIVATIVE=shape_derivative, **counts, **options)
+    tensors = (x, out) if kernel_name == "forward" else (x, dy, out)
+    scalars = launch.scalar_arguments(cfg, x.dtype)
+    return lambda: kernel[grid](*tensors, x.numel(), *scalars, **functions, **options)
 
 
 def main() -> None:

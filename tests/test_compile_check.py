@@ -15,6 +15,7 @@ import pytest
 import gaaf_kernels as gk
 import gaaf_kernels.reference
 from gaaf_kernels.kernels import compile_check as cc
+from gaaf_kernels.kernels import throughput as tp
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
 
 
@@ -24,6 +25,7 @@ def compile_in_child(code: str, tmp_path) -> list[cc.CompileResult]:
     script = textwrap.dedent("""
         import dataclasses, json, sys
         from gaaf_kernels.kernels import compile_check as cc
+from gaaf_kernels.kernels import throughput as tp
         results = {code}
         with open(sys.argv[1], "w") as f:
             json.dump([dataclasses.asdict(r) for r in results], f)
@@ -83,8 +85,6 @@ def test_pairs_for_one_activation():
 
 
 # --- the throughput model ------------------------------------------------------------
-
-from gaaf_kernels.kernels import throughput as tp  # noqa: E402
 
 # Default pairs that the model predicts below 90% of the H200 copy roofline, with the
 # reason; docs/performance.md lists the same cases. Anything else must reach 90%.

@@ -19,9 +19,8 @@ from triton.compiler import ASTSource
 
 from gaaf_kernels.reference import get_activation, get_shape
 
-from ..registry import activations, shapes, triton_functions
-from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
-from .launch import gpu_launch_config
+from ..registry import activations, shapes
+from .launch import gpu_launch_config, kernel_for
 from .throughput import cards_for, count_sass, predicted_fraction, run_cuobjdump
 
 POINTER_TYPES = {"float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32",
@@ -93,19 +92,11 @@ def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
 def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
                 int64_offsets: bool = False) -> CompileResult:
     act, shp = get_activation(activation), get_shape(shape)
-    act_value, act_derivative = triton_functions(act, dtype)
-    shape_value, shape_derivative = triton_functions(shp, dtype)
     pointer = POINTER_TYPES[dtype]
     block_size, num_warps = gpu_launch_config(dtype)
-    if kernel == "forward":
-        fn, pointers = gaaf_forward_kernel, ("x_ptr", "y_ptr")
-        constexprs = {"ACTIVATION": act_value, "SHAPE": shape_value}
-    else:
-        fn, pointers = gaaf_backward_kernel, ("x_ptr", "dy_ptr", "dx_ptr")
-        constexprs = {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
-                      "SHAPE_DERIVATIVE": shape_derivative}
+    fn, constexprs = kernel_for(kernel, act, shp, dtype)
+    pointers = ("x_ptr", "y_ptr") if kernel == "forward" else ("x_ptr", "dy_ptr", "dx_ptr")
     constexprs.update({
-        "N_ACTIVATION_PARAMS": len(act.params), "N_SHAPE_PARAMS": len(shp.params),
         "COMPUTE_DTYPE": tl.float64 if dtype == "float64" else tl.float32,
         "BLOCK_SIZE": block_size, "INT64_OFFSETS": int64_offsets, "BF16_AS_BITS": False,
     })

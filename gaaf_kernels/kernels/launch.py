@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference import FunctionSpec, Resolved
 from gaaf_kernels.reference.registry import MAX_PARAMS
 
 from ..registry import triton_functions
@@ -70,6 +70,33 @@ def _padded(params: tuple[float, ...]) -> list[float]:
     return list(params) + [0.0] * (MAX_PARAMS - len(params))
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def kernel_for(kernel: str, activation: FunctionSpec, shape: FunctionSpec,
+               dtype: str) -> tuple[triton.JITFunction, dict]:
+    """The fused kernel for ``"forward"`` or ``"backward"`` and its function constexprs.
+
+    ``dtype`` is the storage dtype's name: it picks the Triton twins (fast ones for 32-
+    and 16-bit storage where they exist). The counts of parameters are included.
+    """
+    act_value, act_derivative = triton_functions(activation, dtype)
+    shape_value, shape_derivative = triton_functions(shape, dtype)
+    counts = {"N_ACTIVATION_PARAMS": len(activation.params),
+              "N_SHAPE_PARAMS": len(shape.params)}
+    if kernel == "forward":
+        return gaaf_forward_kernel, {"ACTIVATION": act_value, "SHAPE": shape_value, **counts}
+    return gaaf_backward_kernel, {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
+                                  "SHAPE_DERIVATIVE": shape_derivative, **counts}
+
+
+def scalar_arguments(cfg: Resolved, dtype: torch.dtype) -> list[float]:
+    """K, 1/K and the padded activation and shape parameters, in the kernels' order."""
+    return [cfg.K, inverse_K(cfg.K, dtype), *_padded(cfg.activation_params),
+            *_padded(cfg.shape_params)]
+
+
 def _bf16_as_bits(dtype: torch.dtype) -> bool:
     # The interpreter's bfloat16 casts mishandle subnormals and ties; hand it the bits.
     return dtype == torch.bfloat16 and interpreting()
@@ -81,7 +108,7 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
 
 def _launch_options(n: int, dtype: torch.dtype, block_size: int | None,
                     force_int64: bool) -> dict:
-    gpu_block, gpu_warps = gpu_launch_config(str(dtype).removeprefix("torch."))
+    gpu_block, gpu_warps = gpu_launch_config(dtype_name(dtype))
     if block_size is None:
         if interpreting():
             block_size = min(INTERPRETER_MAX_BLOCK, max(16, triton.next_power_of_2(n)))
@@ -120,10 +147,10 @@ def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") ->
     return out
 
 
-def _launch(kernel, x: torch.Tensor, inputs: list[torch.Tensor], out: torch.Tensor | None,
-            cfg: Resolved, functions: dict, block_size: int | None,
+def _launch(kernel_name: str, x: torch.Tensor, inputs: list[torch.Tensor],
+            out: torch.Tensor | None, cfg: Resolved, block_size: int | None,
             force_int64: bool) -> torch.Tensor:
-    """Run ``kernel`` over ``inputs`` (read in the output's memory order) into the output."""
+    """Run the kernel over ``inputs`` (read in the output's memory order) into the output."""
     check_dtype(x.dtype)
     check_device(x)
     result = output_like(x, out)
@@ -133,24 +160,16 @@ def _launch(kernel, x: torch.Tensor, inputs: list[torch.Tensor], out: torch.Tens
     pointers = [_bits(in_layout_of(t, result)) for t in inputs] + [_bits(result)]
     options = _launch_options(n, x.dtype, block_size, force_int64)
     grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
+    kernel, functions = kernel_for(kernel_name, cfg.activation, cfg.shape, dtype_name(x.dtype))
     with _device_guard(x):
-        kernel[grid](
-            *pointers, n, cfg.K, inverse_K(cfg.K, x.dtype), *_padded(cfg.activation_params),
-            *_padded(cfg.shape_params),
-            N_ACTIVATION_PARAMS=len(cfg.activation_params),
-            N_SHAPE_PARAMS=len(cfg.shape_params), **functions, **options,
-        )
+        kernel[grid](*pointers, n, *scalar_arguments(cfg, x.dtype), **functions, **options)
     return result
 
 
 def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
             block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF forward; the output keeps x's strides when x is dense."""
-    dtype = str(x.dtype).removeprefix("torch.")
-    act_value, _ = triton_functions(cfg.activation, dtype)
-    shape_value, _ = triton_functions(cfg.shape, dtype)
-    return _launch(gaaf_forward_kernel, x, [x], out, cfg,
-                   {"ACTIVATION": act_value, "SHAPE": shape_value}, block_size, force_int64)
+    return _launch("forward", x, [x], out, cfg, block_size, force_int64)
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
@@ -158,10 +177,4 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
              force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
     check_like(x, grad_output)
-    dtype = str(x.dtype).removeprefix("torch.")
-    _, act_derivative = triton_functions(cfg.activation, dtype)
-    shape_value, shape_derivative = triton_functions(cfg.shape, dtype)
-    functions = {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
-                 "SHAPE_DERIVATIVE": shape_derivative}
-    return _launch(gaaf_backward_kernel, x, [x, grad_output], out, cfg, functions,
-                   block_size, force_int64)
+    return _launch("backward", x, [x, grad_output], out, cfg, block_size, force_int64)
