@@ -25,7 +25,6 @@ def compile_in_child(code: str, tmp_path) -> list[cc.CompileResult]:
     script = textwrap.dedent("""
         import dataclasses, json, sys
         from gaaf_kernels.kernels import compile_check as cc
-from gaaf_kernels.kernels import throughput as tp
         results = {code}
         with open(sys.argv[1], "w") as f:
             json.dump([dataclasses.asdict(r) for r in results], f)
