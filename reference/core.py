@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .formulas import gaaf_gradient, gaaf_value, sawtooth
+from .formulas import band, band_derivative, gaaf_gradient, gaaf_value, sawtooth
 from .namespaces import NUMPY
 from .registry import DEFAULT_K, FunctionSpec, Resolved, resolve
 
@@ -48,6 +48,27 @@ def _prepare(x, cfg: Resolved):
     return x, xc, cd(cfg.K), act_p, shp_p
 
 
+def _shape_value(cfg: Resolved, xc, act_p, shp_p):
+    """s(x), or s_band(x) = s(x) (1 - phi'(x)/m) under ``band``."""
+    s = _call(cfg.shape, "value", xc, shp_p)
+    if not cfg.band:
+        return s
+    dphi = _call(cfg.activation, "derivative", xc, act_p)
+    return band(NUMPY, s, dphi, xc.dtype.type(cfg.inv_bound))
+
+
+def _shape_parts(cfg: Resolved, xc, act_p, shp_p):
+    """(s, s') or, under ``band``, (s_band, s_band')."""
+    s = _call(cfg.shape, "value", xc, shp_p)
+    ds = _call(cfg.shape, "derivative", xc, shp_p)
+    if not cfg.band:
+        return s, ds
+    inv_m = xc.dtype.type(cfg.inv_bound)
+    dphi = _call(cfg.activation, "derivative", xc, act_p)
+    d2phi = _call(cfg.activation, "second_derivative", xc, act_p)
+    return band(NUMPY, s, dphi, inv_m), band_derivative(NUMPY, s, ds, dphi, d2phi, inv_m)
+
+
 def forward(
     x,
     activation: str = "tanh",
@@ -56,14 +77,18 @@ def forward(
     K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
 ) -> np.ndarray:
-    """y = phi(x) + g(x) * s(x), with g the sawtooth of period 1/K."""
+    """y = phi(x) + g(x) * s(x), with g the sawtooth of period 1/K.
+
+    ``band=True`` uses s_band = s (1 - phi'/m) for s (the saturation band).
+    """
     cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params)
+                  shape_params=shape_params, band=band)
     x, xc, k, act_p, shp_p = _prepare(x, cfg)
     with np.errstate(all="ignore"):
         y = gaaf_value(NUMPY, xc, _call(cfg.activation, "value", xc, act_p),
-                       sawtooth(NUMPY, xc, k), _call(cfg.shape, "value", xc, shp_p))
+                       sawtooth(NUMPY, xc, k), _shape_value(cfg, xc, act_p, shp_p))
         return y.astype(x.dtype).reshape(x.shape)
 
 
@@ -76,10 +101,11 @@ def backward(
     K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
 ) -> np.ndarray:
-    """dL/dx = dL/dy * (phi'(x) + s(x) + g(x) * s'(x))."""
+    """dL/dx = dL/dy * (phi'(x) + s(x) + g(x) * s'(x)), with s_band for s under ``band``."""
     cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params)
+                  shape_params=shape_params, band=band)
     x_arr, gy = np.asarray(x), np.asarray(grad_output)
     if x_arr.shape != gy.shape or x_arr.dtype != gy.dtype:
         raise ValueError(
@@ -89,7 +115,7 @@ def backward(
     x, xc, k, act_p, shp_p = _prepare(x_arr, cfg)
     gyc = gy.astype(xc.dtype).reshape(-1)
     with np.errstate(all="ignore"):
+        s, ds = _shape_parts(cfg, xc, act_p, shp_p)
         dx = gaaf_gradient(NUMPY, xc, gyc, _call(cfg.activation, "derivative", xc, act_p),
-                           _call(cfg.shape, "value", xc, shp_p), sawtooth(NUMPY, xc, k),
-                           _call(cfg.shape, "derivative", xc, shp_p))
+                           s, sawtooth(NUMPY, xc, k), ds)
         return dx.astype(x.dtype).reshape(x.shape)

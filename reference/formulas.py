@@ -22,6 +22,15 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 QUICK_GELU_ALPHA = 1.702  # x * sigmoid(1.702 x), as CLIP and transformers write it
 
+# sup phi' of the smooth one-sided activations (the bound m of the saturation band), at
+# the root x* of phi''. silu and quick_gelu (= silu'(1.702 x)) share it: x* = 2.399357
+# solves 2 = x tanh(x/2). gelu's is closed: x* = sqrt(2). gelu_tanh (x* = 1.418504) and
+# mish (x* = 1.490571) are solved numerically; tests/test_band.py checks all five.
+SILU_DERIVATIVE_MAX = 1.099839320128867
+GELU_DERIVATIVE_MAX = 0.5 * (1.0 + math.erf(1.0)) + math.exp(-1.0) / math.sqrt(math.pi)
+GELU_TANH_DERIVATIVE_MAX = 1.128993068658772
+MISH_DERIVATIVE_MAX = 1.088498161251728
+
 
 def safe_mul(xp, a, b):
     """``a * b`` with ``0 * inf`` taken as 0 (the limit every formula here needs)."""
@@ -55,6 +64,21 @@ def gaaf_gradient(xp, x, grad_output, dphi, s, g, ds):
     return xp.where(x != x, x, grad_output * (dphi + s + g * ds))
 
 
+def band(xp, s, dphi, inv_m):
+    """The saturation band: s_band = s * (1 - phi' * (1/m)), m = sup |phi'|.
+
+    It keeps the shape where the activation saturates (phi' near 0) and fades it where
+    phi' is near its bound, so the total derivative phi' + s_band stays near max(phi', s)
+    instead of phi' + s. ``inv_m`` is 1/m rounded once in the compute dtype.
+    """
+    return s * (1.0 - dphi * inv_m)
+
+
+def band_derivative(xp, s, ds, dphi, d2phi, inv_m):
+    """s_band' = s' * (1 - phi' * (1/m)) - s * (phi'' * (1/m)), a.e."""
+    return ds * (1.0 - dphi * inv_m) - s * (d2phi * inv_m)
+
+
 def sigmoid(xp, x):
     e = xp.exp(-xp.abs(x))
     r = 1.0 / (1.0 + e)
@@ -64,6 +88,11 @@ def sigmoid(xp, x):
 def sigmoid_derivative(xp, x):
     e = xp.exp(-xp.abs(x))
     return e / ((1.0 + e) * (1.0 + e))
+
+
+def sigmoid_second_derivative(xp, x):
+    # sigma'' = sigma' * (1 - 2 sigma) = -sigma' * tanh(x/2), without the cancellation
+    return -sigmoid_derivative(xp, x) * xp.tanh(0.5 * x)
 
 
 def _step(xp, condition, x):
@@ -84,12 +113,20 @@ def tanh_derivative(xp, x):
     return 4.0 * e / ((1.0 + e) * (1.0 + e))
 
 
+def tanh_second_derivative(xp, x):
+    return -2.0 * xp.tanh(x) * tanh_derivative(xp, x)
+
+
 def hardtanh(xp, x, min_val, max_val):
     return xp.minimum(xp.maximum(x, xp.zeros_like(x) + min_val), xp.zeros_like(x) + max_val)
 
 
 def hardtanh_derivative(xp, x, min_val, max_val):
     return _step(xp, (x > min_val) & (x < max_val), x)  # 0 at both limits, like PyTorch
+
+
+def hardtanh_second_derivative(xp, x, min_val, max_val):
+    return xp.zeros_like(x)  # a.e.: the kinks carry no second derivative
 
 
 def softsign(xp, x):
@@ -101,12 +138,21 @@ def softsign_derivative(xp, x):
     return 1.0 / (d * d)
 
 
+def softsign_second_derivative(xp, x):
+    d = 1.0 + xp.abs(x)
+    return -2.0 * xp.sign(x) / (d * d * d)
+
+
 def relu(xp, x):
     return xp.where(x > 0, x, xp.zeros_like(x))
 
 
 def relu_derivative(xp, x):
     return _step(xp, x > 0, x)  # relu'(0) = 0
+
+
+def relu_second_derivative(xp, x):
+    return xp.zeros_like(x)
 
 
 def leaky_relu(xp, x, negative_slope):
@@ -117,6 +163,10 @@ def leaky_relu_derivative(xp, x, negative_slope):
     return xp.where(x > 0, xp.zeros_like(x) + 1.0, xp.zeros_like(x) + negative_slope)
 
 
+def leaky_relu_second_derivative(xp, x, negative_slope):
+    return xp.zeros_like(x)
+
+
 def elu(xp, x, alpha):
     return xp.where(x > 0, x, safe_mul(xp, xp.expm1(x), alpha))
 
@@ -125,12 +175,20 @@ def elu_derivative(xp, x, alpha):
     return xp.where(x > 0, xp.zeros_like(x) + 1.0, alpha * xp.exp(x))
 
 
+def elu_second_derivative(xp, x, alpha):
+    return xp.where(x > 0, xp.zeros_like(x), alpha * xp.exp(x))  # left side at the kink
+
+
 def selu(xp, x):
     return SELU_SCALE * elu(xp, x, SELU_ALPHA)
 
 
 def selu_derivative(xp, x):
     return SELU_SCALE * elu_derivative(xp, x, SELU_ALPHA)
+
+
+def selu_second_derivative(xp, x):
+    return SELU_SCALE * elu_second_derivative(xp, x, SELU_ALPHA)
 
 
 def gelu(xp, x):
@@ -142,6 +200,11 @@ def gelu_derivative(xp, x):
     cdf = 0.5 * (1.0 + xp.erf(x * SQRT1_2))
     pdf = xp.exp(-0.5 * x * x) * INV_SQRT_2PI
     return cdf + safe_mul(xp, x, pdf)
+
+
+def gelu_second_derivative(xp, x):
+    pdf = xp.exp(-0.5 * x * x) * INV_SQRT_2PI
+    return safe_mul(xp, pdf, 2.0 - x * x)
 
 
 def _gelu_tanh_inner(x):
@@ -160,6 +223,15 @@ def gelu_tanh_derivative(xp, x):
     return 0.5 * right + safe_mul(xp, 0.5 * x, safe_mul(xp, sech2, inner_derivative))
 
 
+def gelu_tanh_second_derivative(xp, x):
+    # u = beta (x + kappa x^3): phi'' = sech^2(u) (u' + x/2 (u'' - 2 tanh(u) u'^2))
+    u = _gelu_tanh_inner(x)
+    sech2 = tanh_derivative(xp, u)
+    du = GELU_TANH_BETA * (1.0 + 3.0 * GELU_TANH_KAPPA * (x * x))
+    d2u = (6.0 * GELU_TANH_BETA * GELU_TANH_KAPPA) * x
+    return safe_mul(xp, sech2, du + 0.5 * x * (d2u - 2.0 * xp.tanh(u) * (du * du)))
+
+
 def silu(xp, x):
     return safe_mul(xp, x, sigmoid(xp, x))
 
@@ -167,6 +239,11 @@ def silu(xp, x):
 def silu_derivative(xp, x):
     sig = sigmoid(xp, x)
     return sig + safe_mul(xp, sig, safe_mul(xp, x, 1.0 - sig))
+
+
+def silu_second_derivative(xp, x):
+    # sigma' (2 + x (1 - 2 sigma)), with 1 - 2 sigma = -tanh(x/2)
+    return safe_mul(xp, sigmoid_derivative(xp, x), 2.0 - x * xp.tanh(0.5 * x))
 
 
 def softplus(xp, x, beta, threshold):
@@ -177,6 +254,11 @@ def softplus(xp, x, beta, threshold):
 def softplus_derivative(xp, x, beta, threshold):
     bx = x * beta
     return xp.where(bx > threshold, xp.zeros_like(x) + 1.0, sigmoid(xp, bx))
+
+
+def softplus_second_derivative(xp, x, beta, threshold):
+    bx = x * beta
+    return xp.where(bx > threshold, xp.zeros_like(x), beta * sigmoid_derivative(xp, bx))
 
 
 def mish(xp, x):
@@ -190,6 +272,15 @@ def mish_derivative(xp, x):
     return tanh_sp + safe_mul(xp, x, safe_mul(xp, sigmoid(xp, x), sech2))
 
 
+def mish_second_derivative(xp, x):
+    # T = tanh(sp), S = 1 - T^2, sp = softplus(x): phi'' = S sigma (2 + x (1 - sigma - 2 T sigma))
+    softplus_x = xp.log1p(xp.exp(x))
+    tanh_sp = xp.tanh(softplus_x)
+    sig = sigmoid(xp, x)
+    s_sig = tanh_derivative(xp, softplus_x) * sig
+    return safe_mul(xp, s_sig, 2.0 + x * (sigmoid(xp, -x) - 2.0 * tanh_sp * sig))
+
+
 def hardsigmoid(xp, x):
     # min(max(x + 3, 0), 6) / 6, as PyTorch computes it
     return xp.minimum(xp.maximum(x + 3.0, xp.zeros_like(x)), xp.zeros_like(x) + 6.0) / 6.0
@@ -197,6 +288,10 @@ def hardsigmoid(xp, x):
 
 def hardsigmoid_derivative(xp, x):
     return xp.where((x > -3.0) & (x < 3.0), xp.zeros_like(x) + 1.0 / 6.0, xp.zeros_like(x))
+
+
+def hardsigmoid_second_derivative(xp, x):
+    return xp.zeros_like(x)
 
 
 def hardswish(xp, x):
@@ -209,6 +304,10 @@ def hardswish_derivative(xp, x):
     return xp.where(x <= -3.0, xp.zeros_like(x), xp.where(x < 3.0, x / 3.0 + 0.5, ones))
 
 
+def hardswish_second_derivative(xp, x):
+    return xp.where((x > -3.0) & (x < 3.0), xp.zeros_like(x) + 1.0 / 3.0, xp.zeros_like(x))
+
+
 def quick_gelu(xp, x):
     return safe_mul(xp, x, sigmoid(xp, QUICK_GELU_ALPHA * x))
 
@@ -218,6 +317,12 @@ def quick_gelu_derivative(xp, x):
     return sig + safe_mul(xp, QUICK_GELU_ALPHA * sig, safe_mul(xp, x, 1.0 - sig))
 
 
+def quick_gelu_second_derivative(xp, x):
+    ax = QUICK_GELU_ALPHA * x
+    return safe_mul(xp, QUICK_GELU_ALPHA * sigmoid_derivative(xp, ax),
+                    2.0 - ax * xp.tanh(0.5 * ax))
+
+
 def relu_squared(xp, x):
     r = relu(xp, x)
     return r * r
@@ -225,6 +330,10 @@ def relu_squared(xp, x):
 
 def relu_squared_derivative(xp, x):
     return 2.0 * relu(xp, x)  # 0 at the kink x = 0, where both sides agree
+
+
+def relu_squared_second_derivative(xp, x):
+    return _step(xp, x > 0, x) * 2.0
 
 
 # --- shape functions ---------------------------------------------------------------

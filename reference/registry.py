@@ -36,6 +36,10 @@ class FunctionSpec:
     array_generic: bool = True
     # Called with {name: value}; raises ValueError for values outside the domain.
     validate: Callable[[dict[str, float]], None] | None = field(default=None, compare=False)
+    # The saturation band (activations only): phi'' with the signature of ``derivative``,
+    # and m = sup |phi'| as a function of the parameter values in order.
+    second_derivative: Callable | None = None
+    derivative_bound: Callable[..., float] | None = field(default=None, compare=False)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -141,6 +145,10 @@ class Resolved:
     activation_params: tuple[float, ...]
     shape_params: tuple[float, ...]
     K: float
+    band: bool = False
+    #: 1/m (float64) with m = sup |phi'|, when ``band``; every path rounds it once to the
+    #: compute dtype, as it does K.
+    inv_bound: float | None = None
 
 
 def check_K(K: float) -> float:
@@ -160,8 +168,13 @@ def resolve(
     K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
 ) -> Resolved:
-    """Validate names, parameters and K; ``shape=None`` picks the activation's default."""
+    """Validate names, parameters and K; ``shape=None`` picks the activation's default.
+
+    ``band=True`` multiplies the shape by the saturation band ``1 - phi'/m``
+    (``formulas.band``); the activation must carry phi'' and a finite bound m.
+    """
     act = get_activation(activation)
     if shape is None:
         shp = get_shape(act.default_shape)
@@ -170,13 +183,44 @@ def resolve(
         shape_params = merged
     else:
         shp = get_shape(shape)
+    act_params = act.resolve_params(activation_params)
     return Resolved(
         activation=act,
         shape=shp,
-        activation_params=act.resolve_params(activation_params),
+        activation_params=act_params,
         shape_params=shp.resolve_params(shape_params),
         K=check_K(K),
+        band=_check_band(band),
+        inv_bound=band_inverse_bound(act, act_params) if band else None,
     )
+
+
+def _check_band(band) -> bool:
+    if not isinstance(band, bool):
+        raise TypeError(f"band must be True or False, got {band!r}")
+    return band
+
+
+def band_activations() -> list[str]:
+    """The registered activations that support ``band=True``."""
+    return [name for name, spec in _ACTIVATIONS.items()
+            if spec.second_derivative is not None and spec.derivative_bound is not None]
+
+
+def band_inverse_bound(act: FunctionSpec, params: tuple[float, ...]) -> float:
+    """1/m for the saturation band of ``act`` with ``params``; ValueError where it has none."""
+    if act.second_derivative is None or act.derivative_bound is None:
+        missing = "its second derivative" if act.second_derivative is None else (
+            "a bound of |phi'|" if act.name not in BUILTIN_BOUNDLESS else
+            "a bounded derivative (phi' grows without limit)")
+        raise ValueError(
+            f"band=True needs {missing} for activation {act.name!r}; activations with a "
+            f"band: {', '.join(band_activations())}")
+    m = float(act.derivative_bound(*params))
+    if not (math.isfinite(m) and m > 0):
+        raise ValueError(f"the bound of |phi'| of {act.name!r} must be finite and > 0 for "
+                         f"band=True, got {m!r}")
+    return 1.0 / m
 
 
 def positive(*names: str) -> Callable[[dict[str, float]], None]:
@@ -223,9 +267,14 @@ for _entry in BUILTINS:
         name=_entry.name, kind=_entry.kind, value=_entry.value, derivative=_entry.derivative,
         params=_check_params(dict(_entry.params)), default_shape=_entry.default_shape,
         default_shape_params=_check_params(dict(_entry.default_shape_params)),
-        validate=_validator(_entry),
+        validate=_validator(_entry), second_derivative=_entry.second_derivative,
+        derivative_bound=_entry.derivative_bound,
     )
     (add_shape if _entry.kind == "shape" else add_activation)(_spec)
 
 BUILTIN_ACTIVATIONS = tuple(entry.name for entry in ACTIVATIONS)
+#: Built-ins with phi'' but an unbounded phi' (no band), for the error message.
+BUILTIN_BOUNDLESS = tuple(entry.name for entry in ACTIVATIONS
+                          if entry.second_derivative is not None
+                          and entry.derivative_bound is None)
 BUILTIN_SHAPES = tuple(entry.name for entry in SHAPES)
