@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from gaaf_kernels import reference
-from gaaf_kernels.reference import DEFAULT_K
+from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K
 
 # DLPack device types (dlpack.h: kDLCPU, kDLCUDA); kept here so that this module
 # imports without PyTorch.
@@ -101,17 +101,18 @@ def _call(kind: str, x, grad_output, **cfg):
                       from_dlpack=_library_from_dlpack(x), make_contiguous=None, **cfg)
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
+def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
+            K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None):
+            shape_params: Mapping[str, float] | None = None, band: bool = False):
     """GAAF forward of any supported array; returns the same kind of array."""
     return _call("forward", x, None, activation=activation, shape=shape, K=K,
-                 activation_params=activation_params, shape_params=shape_params)
+                 activation_params=activation_params, shape_params=shape_params, band=band)
 
 
-def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
+def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
              K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None):
+             shape_params: Mapping[str, float] | None = None, band: bool = False):
     """dL/dx of any supported array from x and dL/dy; returns the same kind of array."""
     return _call("backward", x, grad_output, activation=activation, shape=shape, K=K,
-                 activation_params=activation_params, shape_params=shape_params)
+                 activation_params=activation_params, shape_params=shape_params, band=band)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Mapping
 
-from gaaf_kernels.reference import DEFAULT_K
+from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K
 
 from . import dlpack
 
@@ -49,7 +49,8 @@ def _on_current_stream(xp):
     return torch.cuda.stream(torch.cuda.ExternalStream(stream.ptr, device=device))
 
 
-def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_params, out):
+def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_params, band,
+          out):
     xp = _module_of(x)
     for name, other in (("grad_output", grad_output), ("out", out)):
         if other is not None and _module_of(other) is not xp:
@@ -59,24 +60,25 @@ def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_p
             kind, x, grad_output, library=LIBRARY if xp.__name__ == "cupy" else "NumPy",
             from_dlpack=xp.from_dlpack, make_contiguous=xp.ascontiguousarray,
             activation=activation, shape=shape, K=K, activation_params=activation_params,
-            shape_params=shape_params, out=out)
+            shape_params=shape_params, band=band, out=out)
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
+def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
+            K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None, out=None):
+            shape_params: Mapping[str, float] | None = None, band: bool = False, out=None):
     """GAAF forward of a CuPy array; the result is a CuPy array (``out`` if given).
 
     ``out`` must match x in shape, dtype and device and be laid out as the result
     (x's strides for a dense x, C order otherwise).
     """
     return _call("forward", x, None, activation, shape, K, activation_params, shape_params,
-                 out)
+                 band, out)
 
 
-def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
+def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
              K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None, out=None):
+             shape_params: Mapping[str, float] | None = None, band: bool = False, out=None):
     """dL/dx from x and dL/dy (CuPy arrays of one shape and dtype)."""
     return _call("backward", x, grad_output, activation, shape, K, activation_params,
-                 shape_params, out)
+                 shape_params, band, out)

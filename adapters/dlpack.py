@@ -75,11 +75,12 @@ def run(
     K: float,
     activation_params: Mapping[str, float] | None,
     shape_params: Mapping[str, float] | None,
+    band: bool = False,
     out=None,
 ):
     """Forward (``grad_output is None``) or backward of GAAF on DLPack arrays."""
     cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params)
+                  shape_params=shape_params, band=band)
     xt = import_array(x, "x", library, make_contiguous)
     args = [xt]
     if kind == "backward":
@@ -98,7 +99,7 @@ def run(
             return out
         op = torch_adapter.gaaf if kind == "forward" else torch_adapter.gaaf_backward
         result = op(*args, activation, shape, K=K, activation_params=activation_params,
-                    shape_params=shape_params, backend=backend)
+                    shape_params=shape_params, band=band, backend=backend)
     if out is None:
         return from_dlpack(result)
     out_tensor.copy_(result)

@@ -27,7 +27,7 @@ from torch.autograd.function import once_differentiable
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shape, resolve
-from gaaf_kernels.reference.registry import generation
+from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, generation
 
 from . import torch_composite, torch_fused
 
@@ -35,10 +35,11 @@ BACKENDS = ("auto", "triton", "torch")
 
 
 def _config(activation: str, shape: str, K: float, activation_params: list[float],
-            shape_params: list[float]) -> Resolved:
-    return Resolved(activation=get_activation(activation), shape=get_shape(shape),
-                    activation_params=tuple(activation_params),
-                    shape_params=tuple(shape_params), K=K)
+            shape_params: list[float], band: bool) -> Resolved:
+    act, params = get_activation(activation), tuple(activation_params)
+    return Resolved(activation=act, shape=get_shape(shape), activation_params=params,
+                    shape_params=tuple(shape_params), K=K, band=band,
+                    inv_bound=band_inverse_bound(act, params) if band else None)
 
 
 def _into(out: Tensor | None, result: Tensor) -> Tensor:
@@ -64,27 +65,27 @@ def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str,
 
 @torch.library.custom_op("gaaf_kernels::forward", mutates_args=())
 def _forward_op(x: Tensor, activation: str, shape: str, K: float,
-                activation_params: list[float], shape_params: list[float],
+                activation_params: list[float], shape_params: list[float], band: bool,
                 backend: str) -> Tensor:
-    cfg = _config(activation, shape, K, activation_params, shape_params)
+    cfg = _config(activation, shape, K, activation_params, shape_params, band)
     return _run_forward(x, cfg, backend)
 
 
 @_forward_op.register_fake
-def _(x, activation, shape, K, activation_params, shape_params, backend):
+def _(x, activation, shape, K, activation_params, shape_params, band, backend):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("gaaf_kernels::backward", mutates_args=())
 def _backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K: float,
-                 activation_params: list[float], shape_params: list[float],
+                 activation_params: list[float], shape_params: list[float], band: bool,
                  backend: str) -> Tensor:
-    cfg = _config(activation, shape, K, activation_params, shape_params)
+    cfg = _config(activation, shape, K, activation_params, shape_params, band)
     return _run_backward(x, grad_output, cfg, backend)
 
 
 @_backward_op.register_fake
-def _(x, grad_output, activation, shape, K, activation_params, shape_params, backend):
+def _(x, grad_output, activation, shape, K, activation_params, shape_params, band, backend):
     return torch.empty_like(x)
 
 
@@ -147,13 +148,13 @@ def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: st
 _resolved: dict = {}
 
 
-def _resolve(activation, shape, K, activation_params, shape_params) -> Resolved:
+def _resolve(activation, shape, K, activation_params, shape_params, band=False) -> Resolved:
     """``resolve`` memoized on its (hashable) arguments and the registry's generation."""
     if torch.compiler.is_compiling():
         return resolve(activation, shape, K=K, activation_params=activation_params,
-                       shape_params=shape_params)
+                       shape_params=shape_params, band=band)
     try:
-        key = (activation, shape, K, generation(),
+        key = (activation, shape, K, band, generation(),
                tuple(sorted((activation_params or {}).items())),
                tuple(sorted((shape_params or {}).items())))
         cfg = _resolved.get(key)
@@ -161,7 +162,7 @@ def _resolve(activation, shape, K, activation_params, shape_params) -> Resolved:
         key, cfg = None, None
     if cfg is None:
         cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                      shape_params=shape_params)
+                      shape_params=shape_params, band=band)
         if key is not None:
             if len(_resolved) > 1024:
                 _resolved.clear()
@@ -188,34 +189,39 @@ def _check_tensor(x, name: str = "x") -> None:
 
 def _op_args(cfg: Resolved, backend: str) -> tuple:
     return (cfg.activation.name, cfg.shape.name, cfg.K, list(cfg.activation_params),
-            list(cfg.shape_params), backend)
+            list(cfg.shape_params), cfg.band, backend)
 
 
 def gaaf(
     x: Tensor,
-    activation: str = "tanh",
+    activation: str = DEFAULT_ACTIVATION,
     shape: str | None = None,
     *,
     K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
     backend: str = "auto",
 ) -> Tensor:
-    """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x)."""
+    """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x).
+
+    ``band=True`` uses the saturation band s (1 - phi'/m) as the shape.
+    """
     _check_tensor(x)
-    cfg = _resolve(activation, shape, K, activation_params, shape_params)
+    cfg = _resolve(activation, shape, K, activation_params, shape_params, band)
     return _apply_forward(x, cfg, backend)
 
 
 def gaaf_backward(
     x: Tensor,
     grad_output: Tensor,
-    activation: str = "tanh",
+    activation: str = DEFAULT_ACTIVATION,
     shape: str | None = None,
     *,
     K: float = DEFAULT_K,
     activation_params: Mapping[str, float] | None = None,
     shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
     backend: str = "auto",
 ) -> Tensor:
     """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation).
@@ -230,7 +236,7 @@ def gaaf_backward(
         raise RuntimeError(
             "gaaf_backward is not differentiable (GAAF has no second derivative here); "
             "call it under torch.no_grad() or with detached tensors")
-    cfg = _resolve(activation, shape, K, activation_params, shape_params)
+    cfg = _resolve(activation, shape, K, activation_params, shape_params, band)
     return _apply_backward(x, grad_output, cfg, backend)
 
 
@@ -243,16 +249,19 @@ class GAAF(nn.Module):
         K: frequency constant of the sawtooth, finite and > 0.
         activation_params: overrides of the activation's parameters by name.
         shape_params: overrides of the shape function's parameters by name.
+        band: multiply the shape by the saturation band ``1 - phi'(x)/m`` (m = sup
+            |phi'|), so the added gradient fades where the activation is not saturated.
         backend: "auto", "triton" or "torch".
     """
 
     def __init__(
         self,
-        activation: str = "tanh",
+        activation: str = DEFAULT_ACTIVATION,
         shape: str | None = None,
         K: float = DEFAULT_K,
         activation_params: Mapping[str, float] | None = None,
         shape_params: Mapping[str, float] | None = None,
+        band: bool = False,
         backend: str = "auto",
     ) -> None:
         super().__init__()
@@ -260,7 +269,7 @@ class GAAF(nn.Module):
             raise ValueError(
                 f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
         self.config = resolve(activation, shape, K=K, activation_params=activation_params,
-                              shape_params=shape_params)
+                              shape_params=shape_params, band=band)
         self.backend = backend
 
     def forward(self, x: Tensor) -> Tensor:
@@ -275,6 +284,8 @@ class GAAF(nn.Module):
         shape = ", ".join(f"{n}={v:g}" for n, v in zip(cfg.shape.param_names, cfg.shape_params))
         parts.append(f"shape={cfg.shape.name}({shape})")
         parts.append(f"K={cfg.K:g}")
+        if cfg.band:
+            parts.append("band=True")
         if self.backend != "auto":
             parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)

@@ -21,7 +21,7 @@ from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
-from gaaf_kernels.reference.formulas import sawtooth
+from gaaf_kernels.reference.formulas import band, band_derivative, sawtooth
 
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
@@ -73,37 +73,53 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 # tests/test_compile_fusion.py checks that both agree bit for bit.
 
 
-def forward_values(x, act_value, shape_value, k, ap, sp):
+def forward_values(x, act_value, shape_value, k, ap, sp, act_derivative=None, inv_m=None):
     """``phi(x) + g(x) * s(x)`` in x's dtype, NaN where x is NaN; ``k``, ``ap``, ``sp``:
-    K and the activation and shape parameters, in the compute dtype."""
+    K and the activation and shape parameters, in the compute dtype. With
+    ``act_derivative`` (phi') and ``inv_m`` (1/m), s is the saturation band."""
     xc = x.to(compute_dtype(x.dtype))
-    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * shape_value(TORCH, xc, *sp)
+    s = shape_value(TORCH, xc, *sp)
+    if act_derivative is not None:
+        s = band(TORCH, s, act_derivative(TORCH, xc, *ap), inv_m)
+    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * s
     return torch.where(_is_number(xc), y, xc).to(x.dtype)
 
 
-def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp):
-    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype, NaN where x is NaN."""
+def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp,
+                    act_second=None, inv_m=None):
+    """``dy * (phi'(x) + s(x) + g(x) * s'(x))`` in x's dtype, NaN where x is NaN. With
+    ``act_second`` (phi'') and ``inv_m`` (1/m), s and s' are the saturation band's."""
     xc = x.to(compute_dtype(x.dtype))
-    local = (act_derivative(TORCH, xc, *ap) + shape_value(TORCH, xc, *sp)
-             + sawtooth(TORCH, xc, k) * shape_derivative(TORCH, xc, *sp))
+    dphi = act_derivative(TORCH, xc, *ap)
+    s, ds = shape_value(TORCH, xc, *sp), shape_derivative(TORCH, xc, *sp)
+    if act_second is not None:
+        d2phi = act_second(TORCH, xc, *ap)
+        s, ds = band(TORCH, s, dphi, inv_m), band_derivative(TORCH, s, ds, dphi, d2phi, inv_m)
+    local = dphi + s + sawtooth(TORCH, xc, k) * ds
     return torch.where(_is_number(xc), dy.to(xc.dtype) * local, xc).to(x.dtype)
 
 
 def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):
-    """[K, activation params..., shape params...] as 0-d tensors of ``dtype``."""
+    """[K, activation params..., shape params..., (1/m)] as 0-d tensors of ``dtype``;
+    1/m is None where the scalars end with the shape parameters (no band)."""
     s = scalars.to(dtype)
-    return s[0], [s[1 + i] for i in range(n_act)], [s[1 + n_act + i] for i in range(n_shape)]
+    n = 1 + n_act + n_shape
+    inv_m = s[n] if s.shape[0] > n else None
+    return (s[0], [s[1 + i] for i in range(n_act)], [s[1 + n_act + i] for i in range(n_shape)],
+            inv_m)
 
 
-def _forward_math(x, scalars, act_value, shape_value, n_act: int, n_shape: int):
-    k, ap, sp = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
-    return forward_values(x, act_value, shape_value, k, ap, sp)
+def _forward_math(x, scalars, act_value, shape_value, n_act: int, n_shape: int,
+                  act_derivative=None):
+    k, ap, sp, inv_m = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
+    return forward_values(x, act_value, shape_value, k, ap, sp, act_derivative, inv_m)
 
 
 def _backward_math(x, dy, scalars, act_derivative, shape_value, shape_derivative,
-                   n_act: int, n_shape: int):
-    k, ap, sp = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
-    return backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp)
+                   n_act: int, n_shape: int, act_second=None):
+    k, ap, sp, inv_m = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
+    return backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp,
+                           act_second, inv_m)
 
 
 def compile_enabled() -> bool:
@@ -217,14 +233,17 @@ _scalar_cache: dict = {}
 
 
 def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
-    """[K, activation params..., shape params...] as float64 on ``device``, cached: on a
-    GPU a fresh tensor per call would be a blocking host-to-device copy."""
+    """[K, activation params..., shape params..., (1/m under band)] as float64 on
+    ``device``, cached: on a GPU a fresh tensor per call would be a blocking
+    host-to-device copy."""
     key = (cfg, device)
     scalars = _scalar_cache.get(key)
     if scalars is None:
         if len(_scalar_cache) > 256:
             _scalar_cache.clear()
         values = [cfg.K, *cfg.activation_params, *cfg.shape_params]
+        if cfg.band:
+            values.append(cfg.inv_bound)
         scalars = _scalar_cache[key] = torch.tensor(values, dtype=torch.float64,
                                                     device=device)
     return scalars
@@ -244,7 +263,7 @@ def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> t
     arrays = [t.detach().to(cd).numpy() for t in (x, *rest)]
     out = fn(*arrays, cfg.activation.name, cfg.shape.name, K=cfg.K,
              activation_params=dict(zip(cfg.activation.param_names, cfg.activation_params)),
-             shape_params=dict(zip(cfg.shape.param_names, cfg.shape_params)))
+             shape_params=dict(zip(cfg.shape.param_names, cfg.shape_params)), band=cfg.band)
     return torch.from_numpy(out).to(x.dtype)
 
 
@@ -253,9 +272,9 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
         return torch.empty_like(x)
     if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), torch.empty_like(x))
-    key = ("forward", cfg.activation, cfg.shape, x.dtype, x.device)
+    key = ("forward", cfg.activation, cfg.shape, cfg.band, x.dtype, x.device)
     constants = (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
-                 len(cfg.shape_params))
+                 len(cfg.shape_params), cfg.activation.derivative if cfg.band else None)
     scalars = _scalars(cfg, x.device)
     # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
     if x.is_contiguous():  # the common case, without a layout tensor (a few us per call)
@@ -271,9 +290,10 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
                             torch.empty_like(x))
-    key = ("backward", cfg.activation, cfg.shape, x.dtype, x.device)
+    key = ("backward", cfg.activation, cfg.shape, cfg.band, x.dtype, x.device)
     constants = (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
-                 len(cfg.activation_params), len(cfg.shape_params))
+                 len(cfg.activation_params), len(cfg.shape_params),
+                 cfg.activation.second_derivative if cfg.band else None)
     scalars = _scalars(cfg, x.device)
     if x.is_contiguous() and grad_output.is_contiguous():
         return _run(key, _backward_math, constants, x.view(-1), grad_output.view(-1),

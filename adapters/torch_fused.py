@@ -78,13 +78,15 @@ def _scalars(x: torch.Tensor, cfg: Resolved):
     cd = composite.compute_dtype(x.dtype)
     k = torch.full((), cfg.K, dtype=cd, device=x.device)
     builtin = cfg.activation.name in BUILTIN_ACTIVATIONS and cfg.shape.name in BUILTIN_SHAPES
+    bound = (cfg.inv_bound,) if cfg.band else ()
     if builtin:
         ap = _rounded(cfg.activation_params, cd == torch.float64)
         sp = _rounded(cfg.shape_params, cd == torch.float64)
+        inv_m = _rounded(bound, cd == torch.float64)
     else:
-        ap, sp = ([torch.full((), v, dtype=cd, device=x.device) for v in values]
-                  for values in (cfg.activation_params, cfg.shape_params))
-    return k, list(ap), list(sp)
+        ap, sp, inv_m = ([torch.full((), v, dtype=cd, device=x.device) for v in values]
+                         for values in (cfg.activation_params, cfg.shape_params, bound))
+    return k, list(ap), list(sp), (inv_m[0] if cfg.band else None)
 
 
 @torch.compiler.assume_constant_result  # NumPy outside the trace: a constant for Dynamo
@@ -96,14 +98,16 @@ def _rounded(values: tuple, double: bool) -> tuple:
 
 
 def forward_values(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
-    return composite.forward_values(x, cfg.activation.value, cfg.shape.value,
-                                    *_scalars(x, cfg))
+    k, ap, sp, inv_m = _scalars(x, cfg)
+    return composite.forward_values(x, cfg.activation.value, cfg.shape.value, k, ap, sp,
+                                    cfg.activation.derivative if cfg.band else None, inv_m)
 
 
 def backward_values(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
-    return composite.backward_values(x, grad_output, cfg.activation.derivative,
-                                     cfg.shape.value, cfg.shape.derivative,
-                                     *_scalars(x, cfg))
+    k, ap, sp, inv_m = _scalars(x, cfg)
+    return composite.backward_values(
+        x, grad_output, cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
+        k, ap, sp, cfg.activation.second_derivative if cfg.band else None, inv_m)
 
 
 class _TracedGAAF(torch.autograd.Function):

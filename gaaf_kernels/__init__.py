@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .reference import DEFAULT_K
+from .reference import DEFAULT_ACTIVATION, DEFAULT_K
 from .registry import activations, register_activation, register_shape, shapes
 
 __version__ = "0.1.0"
@@ -17,24 +17,27 @@ __all__ = ["DEFAULT_K", "__version__", "activations", "backward", "forward", "re
            "register_shape", "shapes"]
 
 
-def forward(x, activation: str = "tanh", shape: str | None = None, *, K: float = DEFAULT_K,
+def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
+            K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None):
+            shape_params: Mapping[str, float] | None = None, band: bool = False):
     """GAAF forward of a NumPy array, torch tensor, CuPy array or CUDA DLPack array.
 
     Returns the same kind of array on the same device (see ``adapters/arrays.py``).
+    ``band=True`` multiplies the shape by the saturation band 1 - phi'/m.
     """
     from gaaf_kernels.adapters.arrays import forward as _forward
 
     return _forward(x, activation, shape, K=K, activation_params=activation_params,
-                    shape_params=shape_params)
+                    shape_params=shape_params, band=band)
 
 
-def backward(x, grad_output, activation: str = "tanh", shape: str | None = None, *,
+def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
              K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None):
+             shape_params: Mapping[str, float] | None = None, band: bool = False):
     """dL/dx from x and dL/dy for any array ``forward`` accepts."""
     from gaaf_kernels.adapters.arrays import backward as _backward
 
     return _backward(x, grad_output, activation, shape, K=K,
-                     activation_params=activation_params, shape_params=shape_params)
+                     activation_params=activation_params, shape_params=shape_params,
+                     band=band)

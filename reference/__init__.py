@@ -2,10 +2,12 @@
 
 from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward
 from .registry import (
+    DEFAULT_ACTIVATION,
     DEFAULT_K,
     FunctionSpec,
     Resolved,
     activation_names,
+    band_activations,
     get_activation,
     get_shape,
     resolve,
@@ -13,6 +15,7 @@ from .registry import (
 )
 
 __all__ = [
-    "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "Resolved", "activation_names", "backward",
-    "compute_dtype", "forward", "get_activation", "get_shape", "resolve", "shape_names",
+    "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "Resolved",
+    "activation_names", "backward", "band_activations", "compute_dtype", "forward",
+    "get_activation", "get_shape", "resolve", "shape_names",
 ]

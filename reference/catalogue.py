@@ -22,6 +22,9 @@ from dataclasses import dataclass
 
 from . import formulas as f
 
+#: The activation of GAAF() and gaaf() when none is named (the paper's MLPs use tanh).
+DEFAULT_ACTIVATION = "tanh"
+
 TORCH = "torch.nn.modules.activation"
 HF = "transformers.activations"
 TIMM = ("timm.layers.activations", "timm.layers.activations_me",

@@ -13,7 +13,7 @@ import numpy as np
 
 from .formulas import band, band_derivative, gaaf_gradient, gaaf_value, sawtooth
 from .namespaces import NUMPY
-from .registry import DEFAULT_K, FunctionSpec, Resolved, resolve
+from .registry import DEFAULT_ACTIVATION, DEFAULT_K, FunctionSpec, Resolved, resolve
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,
@@ -71,7 +71,7 @@ def _shape_parts(cfg: Resolved, xc, act_p, shp_p):
 
 def forward(
     x,
-    activation: str = "tanh",
+    activation: str = DEFAULT_ACTIVATION,
     shape: str | None = None,
     *,
     K: float = DEFAULT_K,
@@ -95,7 +95,7 @@ def forward(
 def backward(
     x,
     grad_output,
-    activation: str = "tanh",
+    activation: str = DEFAULT_ACTIVATION,
     shape: str | None = None,
     *,
     K: float = DEFAULT_K,

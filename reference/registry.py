@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .catalogue import ACTIVATIONS, BUILTINS, SHAPES, Builtin
+from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
 DEFAULT_K = 10000.0  # the frequency constant of the paper's experiments
@@ -162,7 +162,7 @@ def check_K(K: float) -> float:
 
 
 def resolve(
-    activation: str = "tanh",
+    activation: str = DEFAULT_ACTIVATION,
     shape: str | None = None,
     *,
     K: float = DEFAULT_K,
