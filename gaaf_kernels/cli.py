@@ -78,14 +78,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
                          f"{', '.join(verify.DTYPES)}")
     backends = verify.available_backends()
     shapes = args.shape.split(",") if args.shape else None
+    bands = BAND_CHOICES[args.band]
     with verify.torch_compile_disabled():
-        rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"))
+        rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"),
+                          bands=bands)
     print(verify.format_rows(rows))
+    _report_bandless(names, bands)
     failed = [r for r in rows if not r.ok]
     where = "CUDA" if "triton" in backends and not _interpreting() else "CPU"
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
           f"(backends: {', '.join(backends)}; Triton on {where})")
     return 1 if failed else 0
+
+
+BAND_CHOICES = {"off": (False,), "on": (True,), "both": (False, True)}
+
+
+def _report_bandless(names: list[str], bands: tuple[bool, ...]) -> None:
+    """Name the activations that the band cases left out (no phi'' or unbounded phi')."""
+    from gaaf_kernels.reference import band_activations
+
+    left_out = [name for name in names if name not in band_activations()]
+    if True in bands and left_out:
+        print(f"\nno saturation band (band=True is refused) for: {', '.join(left_out)}")
 
 
 def _interpreting() -> bool:
@@ -102,7 +117,15 @@ def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     pairs = cc.default_pairs(args.activation)
-    results = cc.sweep(targets, pairs, progress=_progress("compile"))
+    band_pairs = []
+    if True in BAND_CHOICES[args.band]:
+        from gaaf_kernels.reference import band_activations
+
+        band_pairs = [(a, s) for a, s in cc.default_pairs(args.activation)
+                      if a in band_activations()]
+        if args.band == "on":
+            pairs = []
+    results = cc.sweep(targets, pairs, progress=_progress("compile"), band_pairs=band_pairs)
     failed = [r for r in results if not r.ok]
     if args.json:
         import dataclasses
@@ -110,17 +133,19 @@ def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
 
         print(json.dumps([dict(dataclasses.asdict(r), ok=r.ok) for r in results], indent=1))
         return 1 if failed else 0
-    header = ("target", "kernel", "activation", "shape", "dtype", "offsets", "registers",
+    header = ("target", "kernel", "activation", "shape", "band", "dtype", "offsets",
+              "registers",
               "spill bytes", "stack bytes", "128-bit loads", "SASS/elem", "MUFU/elem",
               "predicted % of copy roofline", "result")
     print(format_table(header, [
-        (r.target, r.kernel, r.activation, r.shape, r.dtype,
+        (r.target, r.kernel, r.activation, r.shape, "yes" if r.band else "no", r.dtype,
          "int64" if r.int64_offsets else "int32", r.registers, r.spill_bytes, r.stack_bytes,
          "yes" if r.wide_loads else "no", f"{r.instructions_per_element:.1f}"
          + ("" if r.straight_line else " (branches)"), f"{r.mufu_per_element:.2f}",
          " ".join(f"{card} {100 * frac:.0f}%" for card, frac in r.predicted.items()),
          "ok" if r.ok else ("FAIL " + r.error).strip())
         for r in results]))
+    _report_bandless(names, BAND_CHOICES[args.band])
     print(f"\n{len(results) - len(failed)} passed, {len(failed)} failed "
           f"(targets: {args.compile}; max registers {max(r.registers for r in results)}); "
           "roofline figures are predictions of the static model in "
@@ -143,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: compile every specialization for GPU targets, e.g. "
                         "sm_80,sm_90, and report registers, spills, load width, SASS "
                         "instructions per element and the predicted %% of the copy roofline")
+    v.add_argument("--band", choices=tuple(BAND_CHOICES), default="both",
+                   help="check the saturation band (band=True) too: off, on or both "
+                        "(default: both)")
     v.add_argument("--json", action="store_true",
                    help="with --compile: print the results as JSON")
     v.set_defaults(func=cmd_verify)

@@ -16,24 +16,33 @@ from .kernels import fast, functions
 def builtin_twins(name: str) -> dict[str, Callable | None]:
     """The Triton twins of the catalogue entry ``name``, found by the entry's name.
 
-    ``functions.<name>_value`` / ``_derivative`` follow the reference (float64 runs them);
+    ``functions.<name>_value`` / ``_derivative`` follow the reference (float64 runs them),
+    as does ``_second_derivative`` (phi'' of the saturation band, every dtype runs it);
     ``fast.<name>_value`` / ``_derivative`` (float32 compute) and ``..._16`` (16-bit
     storage) are optional cheaper twins. This is the one place that joins them.
     """
     twins = {"value": getattr(functions, f"{name}_value"),
-             "derivative": getattr(functions, f"{name}_derivative")}
+             "derivative": getattr(functions, f"{name}_derivative"),
+             "second_derivative": getattr(functions, f"{name}_second_derivative", None)}
     for suffix in ("", "_16"):
         for which in ("value", "derivative"):
             twins[f"fast_{which}{suffix}"] = getattr(fast, f"{name}_{which}{suffix}", None)
+    twins["fast_second_derivative"] = getattr(fast, f"{name}_second_derivative", None)
     return twins
 
 
 _TRITON: dict[tuple[str, str], tuple[Callable, Callable]] = {}
 _FAST: dict[tuple[str, str], dict[str, Callable | None]] = {}
+_SECOND: dict[str, Callable] = {}  # activation name -> phi'' twin (precise)
 for _entry in _ref.BUILTINS:
     _twins = builtin_twins(_entry.name)
     _TRITON[(_entry.kind, _entry.name)] = (_twins["value"], _twins["derivative"])
     _FAST[(_entry.kind, _entry.name)] = _twins
+    if _entry.second_derivative is not None:
+        if _twins["second_derivative"] is None:
+            raise ImportError(f"catalogue entry {_entry.name!r} has phi'' but "
+                              f"kernels/functions.py has no {_entry.name}_second_derivative")
+        _SECOND[_entry.name] = _twins["second_derivative"]
 
 
 def activations() -> list[str]:
@@ -65,6 +74,20 @@ def triton_functions(spec: _ref.FunctionSpec,
     return value, derivative
 
 
+def triton_second_derivative(spec: _ref.FunctionSpec, dtype: str = "float64") -> Callable:
+    """The Triton twin of phi'' of a registered activation (for ``band=True``): the fast
+    one for 32- and 16-bit storage where it exists, else the precise one."""
+    try:
+        precise = _SECOND[spec.name]
+    except KeyError:
+        raise ValueError(f"activation {spec.name!r} has no Triton second derivative; "
+                         f"band=True needs one") from None
+    twins = _FAST.get((spec.kind, spec.name))
+    if dtype == "float64" or twins is None:
+        return precise
+    return twins["fast_second_derivative"] or precise
+
+
 def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_value,
                numpy_derivative) -> None:
     if not isinstance(name, str) or not name.isidentifier():
@@ -92,6 +115,9 @@ def register_activation(
     default_shape_params: Mapping[str, float] | None = None,
     array_generic: bool = False,
     validate: Callable[[dict[str, float]], None] | None = None,
+    triton_second_derivative: Callable | None = None,
+    numpy_second_derivative: Callable | None = None,
+    derivative_bound: Callable[..., float] | None = None,
 ) -> None:
     """Register a new activation for every path.
 
@@ -108,17 +134,32 @@ def register_activation(
         array_generic: see ``numpy_value``.
         validate: optional ``f({name: value})`` that raises ValueError for parameter
             values outside the function's domain (``reference.registry.positive("c")``).
+        triton_second_derivative, numpy_second_derivative, derivative_bound: phi'' (as
+            the derivative's twins) and ``m(*params)``, the bound of |phi'|; all three
+            or none. With them the activation supports ``band=True``.
     """
     _check_new("activation", name, triton_value, triton_derivative, numpy_value,
                numpy_derivative)
+    band_parts = (triton_second_derivative, numpy_second_derivative, derivative_bound)
+    if any(part is not None for part in band_parts):
+        if any(part is None for part in band_parts):
+            raise TypeError("band support needs triton_second_derivative, "
+                            "numpy_second_derivative and derivative_bound together")
+        _check_new("activation", name, triton_second_derivative, triton_second_derivative,
+                   numpy_second_derivative, derivative_bound)
     spec = _ref.FunctionSpec(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,
         default_shape_params=_ref._check_params(default_shape_params),
         array_generic=array_generic, validate=validate,
+        second_derivative=numpy_second_derivative, derivative_bound=derivative_bound,
     )
     _ref.add_activation(spec)
     _TRITON[("activation", name)] = (triton_value, triton_derivative)
+    if triton_second_derivative is not None:
+        _SECOND[name] = triton_second_derivative
+    else:
+        _SECOND.pop(name, None)
 
 
 def register_shape(

@@ -100,6 +100,7 @@ class Row:
     tolerance: str
     ok: bool
     error: str = ""
+    band: bool = False
 
 
 def available_backends() -> list[str]:
@@ -118,23 +119,25 @@ def device_for(backend: str) -> torch.device:
     return torch.device("cpu")
 
 
-def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype) -> Row:
+def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
+               band: bool = False) -> Row:
     from gaaf_kernels.adapters.torch import gaaf, gaaf_backward
 
-    kwargs = {"activation": activation, "shape": shape}
+    kwargs = {"activation": activation, "shape": shape, "band": band}
     atol, rtol = TOLERANCES[dtype]
     name = str(dtype).removeprefix("torch.")
     row = Row(backend, activation, shape, name, math.nan, math.nan, math.nan, math.nan,
-              f"{atol:.0e}+{rtol:.1e}|y|", False)
+              f"{atol:.0e}+{rtol:.1e}|y|", False, band=band)
     try:
-        resolve(activation, shape)
+        resolve(activation, shape, band=band)
         x = sample_inputs(dtype)
         dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
         want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
         want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
         device = device_for(backend)
-        got_y = gaaf(x.to(device), activation, shape, backend=backend)
-        got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape, backend=backend)
+        got_y = gaaf(x.to(device), activation, shape, band=band, backend=backend)
+        got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape, band=band,
+                               backend=backend)
         row.fwd_abs, row.fwd_rel, ok_f = compare(got_y, want_y)
         row.bwd_abs, row.bwd_rel, ok_b = compare(got_dx, want_dx)
         row.ok = ok_f and ok_b
@@ -144,28 +147,33 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype) ->
 
 
 def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterable[str],
-        backends: Iterable[str], progress=None) -> list[Row]:
-    """Every backend x activation x shape x dtype; ``shapes=None`` means all shapes."""
+        backends: Iterable[str], progress=None, bands: Iterable[bool] = (False,)) -> list[Row]:
+    """Every backend x activation x shape x dtype x band; ``shapes=None`` means all
+    shapes. Band cases cover the activations that have a band
+    (``reference.band_activations()``); the others are left out (the CLI names them)."""
     from gaaf_kernels import shapes as all_shapes
 
-    cases = [(b, a, s, d) for b in backends for a in activations
-             for s in (shapes or all_shapes()) for d in dtypes]
+    with_band = set(reference.band_activations())
+    activations = list(activations)
+    cases = [(b, a, s, d, band) for band in bands for b in backends for a in activations
+             if not band or a in with_band for s in (shapes or all_shapes()) for d in dtypes]
     rows = []
-    for backend, activation, shape, dtype in cases:
+    for backend, activation, shape, dtype, band in cases:
         # Overflow inside the formulas is expected (and handled); keep the table clean.
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
-            rows.append(check_case(backend, activation, shape, DTYPES[dtype]))
+            rows.append(check_case(backend, activation, shape, DTYPES[dtype], band))
         if progress is not None:
             progress(len(rows), len(cases))
     return rows
 
 
 def format_rows(rows: list[Row]) -> str:
-    header = ("backend", "activation", "shape", "dtype", "fwd max abs", "fwd max rel",
+    header = ("backend", "activation", "shape", "band", "dtype", "fwd max abs", "fwd max rel",
               "bwd max abs", "bwd max rel", "tolerance", "result")
     return format_table(header, [
-        (r.backend, r.activation, r.shape, r.dtype, f"{r.fwd_abs:.2e}", f"{r.fwd_rel:.2e}",
+        (r.backend, r.activation, r.shape, "yes" if r.band else "no", r.dtype,
+         f"{r.fwd_abs:.2e}", f"{r.fwd_rel:.2e}",
          f"{r.bwd_abs:.2e}", f"{r.bwd_rel:.2e}", r.tolerance,
          "ok" if r.ok else ("FAIL " + r.error).strip())
         for r in rows])

@@ -25,7 +25,7 @@ from .throughput import cards_for, count_sass, predicted_fraction, run_cuobjdump
 
 POINTER_TYPES = {"float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32",
                  "float64": "*fp64"}
-SCALARS = ("K", "inv_K", "a0", "a1", "a2", "s0", "s1", "s2")
+SCALARS = ("K", "inv_K", "a0", "a1", "a2", "s0", "s1", "s2", "inv_m")
 WIDE_LOAD = re.compile(r"ld\.global(?:\.\w+)*\.(?:v4\.b32|v2\.b64|v4\.b64|v8\.b32)")
 ANY_LOAD = re.compile(r"ld\.global")
 
@@ -48,6 +48,7 @@ class CompileResult:
     straight_line: bool = True
     # Predicted fraction of the copy roofline per card of this target (throughput model).
     predicted: dict[str, float] = field(default_factory=dict)
+    band: bool = False  # the saturation band (band=True) specialization
 
     @property
     def ok(self) -> bool:
@@ -90,11 +91,11 @@ def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
 
 
 def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
-                int64_offsets: bool = False) -> CompileResult:
+                int64_offsets: bool = False, band: bool = False) -> CompileResult:
     act, shp = get_activation(activation), get_shape(shape)
     pointer = POINTER_TYPES[dtype]
     block_size, num_warps = gpu_launch_config(dtype)
-    fn, constexprs = kernel_for(kernel, act, shp, dtype)
+    fn, constexprs = kernel_for(kernel, act, shp, dtype, band)
     pointers = ("x_ptr", "y_ptr") if kernel == "forward" else ("x_ptr", "dy_ptr", "dx_ptr")
     constexprs.update({
         "COMPUTE_DTYPE": tl.float64 if dtype == "float64" else tl.float32,
@@ -107,7 +108,7 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
     # Pointers and the element count are multiples of 16, as torch allocations are.
     attrs = {(i,): [["tt.divisibility", 16]] for i in range(len(pointers) + 1)}
     label = dict(target=f"sm_{target.arch}", kernel=kernel, activation=activation,
-                 shape=shape, dtype=dtype, int64_offsets=int64_offsets)
+                 shape=shape, dtype=dtype, int64_offsets=int64_offsets, band=band)
     try:
         compiled = triton.compile(
             ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
@@ -134,10 +135,11 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
 
 def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],
           dtypes: Iterable[str] = tuple(POINTER_TYPES), int64_dtypes=("float32",),
-          progress=None) -> list[CompileResult]:
+          progress=None, band_pairs: Iterable[tuple[str, str]] = ()) -> list[CompileResult]:
     """Compile forward and backward for every target x pair x dtype.
 
-    The 64-bit-offset specialization is compiled for ``int64_dtypes`` too.
+    The 64-bit-offset specialization is compiled for ``int64_dtypes`` too, and the
+    saturation band's (32-bit offsets) for ``band_pairs``.
     """
     jobs = []
     for target in targets:
@@ -146,6 +148,10 @@ def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],
                 for int64 in (False, True) if dtype in int64_dtypes else (False,):
                     for kernel in ("forward", "backward"):
                         jobs.append((target, kernel, activation, shape, dtype, int64))
+        for activation, shape in band_pairs:
+            for dtype in dtypes:
+                for kernel in ("forward", "backward"):
+                    jobs.append((target, kernel, activation, shape, dtype, False, True))
     results = []
     for job in jobs:
         results.append(compile_one(*job))

@@ -7,8 +7,9 @@ interpreter runs them too, keeping relative accuracy for tiny arguments.
 
 These follow the reference operation by operation and are what float64 runs; float32
 and 16-bit storage run the cheaper twins of ``fast.py`` where one exists. Each built-in
-has ``<name>_value`` and ``<name>_derivative`` here, found by its catalogue entry's
-name (``reference/catalogue.py``).
+has ``<name>_value`` and ``<name>_derivative`` here, and ``<name>_second_derivative``
+(phi'', for the saturation band) where the catalogue gives one; they are found by the
+catalogue entry's name (``reference/catalogue.py``).
 """
 
 import triton
@@ -23,6 +24,7 @@ GELU_TANH_KAPPA = tl.constexpr(f.GELU_TANH_KAPPA)
 SELU_ALPHA = tl.constexpr(f.SELU_ALPHA)
 SELU_SCALE = tl.constexpr(f.SELU_SCALE)
 QUICK_GELU_ALPHA = tl.constexpr(f.QUICK_GELU_ALPHA)
+GELU_TANH_D2 = tl.constexpr(6.0 * f.GELU_TANH_BETA * f.GELU_TANH_KAPPA)
 
 # --- helpers ------------------------------------------------------------------------
 
@@ -99,8 +101,18 @@ def tanh_derivative(x):
 
 
 @triton.jit
+def tanh_second_derivative(x):
+    return -2.0 * tanh(x) * tanh_derivative(x)
+
+
+@triton.jit
 def sigmoid_value(x):
     return sigmoid(x)
+
+
+@triton.jit
+def sigmoid_second_derivative(x):
+    return -sigmoid_derivative(x) * tanh(0.5 * x)
 
 
 @triton.jit
@@ -111,6 +123,11 @@ def hardtanh_value(x, min_val, max_val):
 @triton.jit
 def hardtanh_derivative(x, min_val, max_val):
     return _step((x > min_val) & (x < max_val), x)
+
+
+@triton.jit
+def hardtanh_second_derivative(x, min_val, max_val):
+    return tl.zeros_like(x)
 
 
 @triton.jit
@@ -127,6 +144,14 @@ def softsign_derivative(x):
 
 
 @triton.jit
+def softsign_second_derivative(x):
+    d = 1.0 + tl.abs(x)
+    zeros = tl.zeros_like(x)
+    sign = tl.where(x > 0, zeros + 1.0, tl.where(x < 0, zeros - 1.0, zeros))
+    return -2.0 * sign / (d * d * d)
+
+
+@triton.jit
 def relu_value(x):
     return tl.where(x > 0, x, tl.zeros_like(x))
 
@@ -134,6 +159,11 @@ def relu_value(x):
 @triton.jit
 def relu_derivative(x):
     return _step(x > 0, x)
+
+
+@triton.jit
+def relu_second_derivative(x):
+    return tl.zeros_like(x)
 
 
 @triton.jit
@@ -148,6 +178,11 @@ def leaky_relu_derivative(x, negative_slope):
 
 
 @triton.jit
+def leaky_relu_second_derivative(x, negative_slope):
+    return tl.zeros_like(x)
+
+
+@triton.jit
 def elu_value(x, alpha):
     return tl.where(x > 0, x, safe_mul(expm1(x), alpha))
 
@@ -155,6 +190,11 @@ def elu_value(x, alpha):
 @triton.jit
 def elu_derivative(x, alpha):
     return tl.where(x > 0, tl.zeros_like(x) + 1.0, alpha * tl.exp(x))
+
+
+@triton.jit
+def elu_second_derivative(x, alpha):
+    return tl.where(x > 0, tl.zeros_like(x), alpha * tl.exp(x))
 
 
 @triton.jit
@@ -168,6 +208,11 @@ def selu_derivative(x):
 
 
 @triton.jit
+def selu_second_derivative(x):
+    return const(SELU_SCALE, x) * elu_second_derivative(x, const(SELU_ALPHA, x))
+
+
+@triton.jit
 def gelu_value(x):
     cdf = 0.5 * (1.0 + tl.erf(x * const(SQRT1_2, x)))
     return safe_mul(x, cdf)
@@ -178,6 +223,12 @@ def gelu_derivative(x):
     cdf = 0.5 * (1.0 + tl.erf(x * const(SQRT1_2, x)))
     pdf = tl.exp(-0.5 * x * x) * const(INV_SQRT_2PI, x)
     return cdf + safe_mul(x, pdf)
+
+
+@triton.jit
+def gelu_second_derivative(x):
+    pdf = tl.exp(-0.5 * x * x) * const(INV_SQRT_2PI, x)
+    return safe_mul(pdf, 2.0 - x * x)
 
 
 @triton.jit
@@ -202,6 +253,15 @@ def gelu_tanh_derivative(x):
 
 
 @triton.jit
+def gelu_tanh_second_derivative(x):
+    u = _gelu_tanh_inner(x)
+    sech2 = tanh_derivative(u)
+    du = const(GELU_TANH_BETA, x) * (1.0 + 3.0 * const(GELU_TANH_KAPPA, x) * (x * x))
+    d2u = const(GELU_TANH_D2, x) * x
+    return safe_mul(sech2, du + 0.5 * x * (d2u - 2.0 * tanh(u) * (du * du)))
+
+
+@triton.jit
 def silu_value(x):
     return safe_mul(x, sigmoid(x))
 
@@ -210,6 +270,11 @@ def silu_value(x):
 def silu_derivative(x):
     sig = sigmoid(x)
     return sig + safe_mul(sig, safe_mul(x, 1.0 - sig))
+
+
+@triton.jit
+def silu_second_derivative(x):
+    return safe_mul(sigmoid_derivative(x), 2.0 - x * tanh(0.5 * x))
 
 
 @triton.jit
@@ -225,6 +290,12 @@ def softplus_derivative(x, beta, threshold):
 
 
 @triton.jit
+def softplus_second_derivative(x, beta, threshold):
+    bx = x * beta
+    return tl.where(bx > threshold, tl.zeros_like(x), beta * sigmoid_derivative(bx))
+
+
+@triton.jit
 def mish_value(x):
     return safe_mul(x, tanh(log1p(tl.exp(x))))
 
@@ -234,6 +305,14 @@ def mish_derivative(x):
     softplus_x = log1p(tl.exp(x))
     sech2 = tanh_derivative(softplus_x)
     return tanh(softplus_x) + safe_mul(x, safe_mul(sigmoid(x), sech2))
+
+
+@triton.jit
+def mish_second_derivative(x):
+    softplus_x = log1p(tl.exp(x))
+    sig = sigmoid(x)
+    s_sig = tanh_derivative(softplus_x) * sig
+    return safe_mul(s_sig, 2.0 + x * (sigmoid(-x) - 2.0 * tanh(softplus_x) * sig))
 
 
 @triton.jit
@@ -250,6 +329,11 @@ def hardsigmoid_derivative(x):
 
 
 @triton.jit
+def hardsigmoid_second_derivative(x):
+    return tl.zeros_like(x)
+
+
+@triton.jit
 def hardswish_value(x):
     return safe_mul(x, hardsigmoid_value(x))
 
@@ -258,6 +342,12 @@ def hardswish_value(x):
 def hardswish_derivative(x):
     zeros = tl.zeros_like(x)
     return tl.where(x <= -3.0, zeros, tl.where(x < 3.0, x / 3.0 + 0.5, zeros + 1.0))
+
+
+@triton.jit
+def hardswish_second_derivative(x):
+    zeros = tl.zeros_like(x)
+    return tl.where((x > -3.0) & (x < 3.0), zeros + 1.0 / 3.0, zeros)
 
 
 @triton.jit
@@ -273,6 +363,13 @@ def quick_gelu_derivative(x):
 
 
 @triton.jit
+def quick_gelu_second_derivative(x):
+    alpha = const(QUICK_GELU_ALPHA, x)
+    ax = alpha * x
+    return safe_mul(alpha * sigmoid_derivative(ax), 2.0 - ax * tanh(0.5 * ax))
+
+
+@triton.jit
 def relu_squared_value(x):
     r = relu_value(x)
     return r * r
@@ -281,6 +378,11 @@ def relu_squared_value(x):
 @triton.jit
 def relu_squared_derivative(x):
     return 2.0 * relu_value(x)
+
+
+@triton.jit
+def relu_squared_second_derivative(x):
+    return _step(x > 0, x) * 2.0
 
 
 # --- shape functions ----------------------------------------------------------------

@@ -97,10 +97,13 @@ def gaaf_forward_kernel(
     s0: tl.float64,
     s1: tl.float64,
     s2: tl.float64,
+    inv_m: tl.float64,
     ACTIVATION: tl.constexpr,
+    ACTIVATION_DERIVATIVE: tl.constexpr,
     N_ACTIVATION_PARAMS: tl.constexpr,
     SHAPE: tl.constexpr,
     N_SHAPE_PARAMS: tl.constexpr,
+    BAND: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
     INT64_OFFSETS: tl.constexpr,
@@ -116,10 +119,13 @@ def gaaf_forward_kernel(
         inv_K: 1/K as rounded in the compute dtype (exact in float64).
         a0, a1, a2: activation parameters in declared order (unused slots are 0).
         s0, s1, s2: shape-function parameters in declared order.
+        inv_m: 1/m, m = sup |phi'|, for the saturation band (unused without BAND).
         ACTIVATION: ``@triton.jit`` activation value function phi.
+        ACTIVATION_DERIVATIVE: ``@triton.jit`` phi' (BAND only; None otherwise).
         N_ACTIVATION_PARAMS: how many of a0..a2 the activation takes.
         SHAPE: ``@triton.jit`` shape value function s.
         N_SHAPE_PARAMS: how many of s0..s2 the shape function takes.
+        BAND: use s * (1 - phi' * inv_m) for s (the saturation band).
         COMPUTE_DTYPE: tl.float32 for 16/32-bit storage, tl.float64 for float64.
         BLOCK_SIZE: elements per program instance.
         INT64_OFFSETS: 64-bit offsets, needed from 2**31 elements on.
@@ -129,10 +135,15 @@ def gaaf_forward_kernel(
     mask = offsets < n_elements
     x = _load(x_ptr, offsets, mask, COMPUTE_DTYPE, BF16_AS_BITS)
     k, inv_k = _scalar(K, COMPUTE_DTYPE), _scalar(inv_K, COMPUTE_DTYPE)
-    phi = _apply(ACTIVATION, N_ACTIVATION_PARAMS, x, _scalar(a0, COMPUTE_DTYPE),
-                 _scalar(a1, COMPUTE_DTYPE), _scalar(a2, COMPUTE_DTYPE))
+    p0 = _scalar(a0, COMPUTE_DTYPE)
+    p1 = _scalar(a1, COMPUTE_DTYPE)
+    p2 = _scalar(a2, COMPUTE_DTYPE)
+    phi = _apply(ACTIVATION, N_ACTIVATION_PARAMS, x, p0, p1, p2)
     s = _apply(SHAPE, N_SHAPE_PARAMS, x, _scalar(s0, COMPUTE_DTYPE),
                _scalar(s1, COMPUTE_DTYPE), _scalar(s2, COMPUTE_DTYPE))
+    if BAND:
+        dphi = _apply(ACTIVATION_DERIVATIVE, N_ACTIVATION_PARAMS, x, p0, p1, p2)
+        s = s * (1.0 - dphi * _scalar(inv_m, COMPUTE_DTYPE))
     # One FMA (rounded once, where the reference rounds the product and the sum): within
     # an ulp of the reference; only x*K must not be contracted, and it is not (see launch).
     y = tl.fma(_sawtooth(x, k, inv_k), s, phi)
@@ -154,11 +165,14 @@ def gaaf_backward_kernel(
     s0: tl.float64,
     s1: tl.float64,
     s2: tl.float64,
+    inv_m: tl.float64,
     ACTIVATION_DERIVATIVE: tl.constexpr,
+    ACTIVATION_SECOND_DERIVATIVE: tl.constexpr,
     N_ACTIVATION_PARAMS: tl.constexpr,
     SHAPE: tl.constexpr,
     SHAPE_DERIVATIVE: tl.constexpr,
     N_SHAPE_PARAMS: tl.constexpr,
+    BAND: tl.constexpr,
     COMPUTE_DTYPE: tl.constexpr,
     BLOCK_SIZE: tl.constexpr,
     INT64_OFFSETS: tl.constexpr,
@@ -175,11 +189,14 @@ def gaaf_backward_kernel(
         inv_K: 1/K as rounded in the compute dtype (exact in float64).
         a0, a1, a2: activation parameters in declared order (unused slots are 0).
         s0, s1, s2: shape-function parameters in declared order.
+        inv_m: 1/m, m = sup |phi'|, for the saturation band (unused without BAND).
         ACTIVATION_DERIVATIVE: ``@triton.jit`` derivative phi' of the activation.
+        ACTIVATION_SECOND_DERIVATIVE: ``@triton.jit`` phi'' (BAND only; None otherwise).
         N_ACTIVATION_PARAMS: how many of a0..a2 the activation takes.
         SHAPE: ``@triton.jit`` shape value function s.
         SHAPE_DERIVATIVE: ``@triton.jit`` derivative s' of the shape function.
         N_SHAPE_PARAMS: how many of s0..s2 the shape function takes.
+        BAND: use the saturation band s (1 - phi'/m) and its derivative for s and s'.
         COMPUTE_DTYPE: tl.float32 for 16/32-bit storage, tl.float64 for float64.
         BLOCK_SIZE: elements per program instance.
         INT64_OFFSETS: 64-bit offsets, needed from 2**31 elements on.
@@ -193,10 +210,18 @@ def gaaf_backward_kernel(
     q0 = _scalar(s0, COMPUTE_DTYPE)
     q1 = _scalar(s1, COMPUTE_DTYPE)
     q2 = _scalar(s2, COMPUTE_DTYPE)
-    dphi = _apply(ACTIVATION_DERIVATIVE, N_ACTIVATION_PARAMS, x, _scalar(a0, COMPUTE_DTYPE),
-                  _scalar(a1, COMPUTE_DTYPE), _scalar(a2, COMPUTE_DTYPE))
+    p0 = _scalar(a0, COMPUTE_DTYPE)
+    p1 = _scalar(a1, COMPUTE_DTYPE)
+    p2 = _scalar(a2, COMPUTE_DTYPE)
+    dphi = _apply(ACTIVATION_DERIVATIVE, N_ACTIVATION_PARAMS, x, p0, p1, p2)
     s = _apply(SHAPE, N_SHAPE_PARAMS, x, q0, q1, q2)
     ds = _apply(SHAPE_DERIVATIVE, N_SHAPE_PARAMS, x, q0, q1, q2)
+    if BAND:  # formulas.band / band_derivative, operation for operation
+        d2phi = _apply(ACTIVATION_SECOND_DERIVATIVE, N_ACTIVATION_PARAMS, x, p0, p1, p2)
+        im = _scalar(inv_m, COMPUTE_DTYPE)
+        w = 1.0 - dphi * im
+        ds = ds * w - s * (d2phi * im)
+        s = s * w
     dx = dy * tl.fma(_sawtooth(x, k, inv_k), ds, dphi + s)
     dx = tl.where(x != x, x, dx)  # NaN in, NaN out
     _store(dx_ptr, offsets, dx, mask, BF16_AS_BITS)

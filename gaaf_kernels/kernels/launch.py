@@ -13,7 +13,7 @@ import triton.language as tl
 from gaaf_kernels.reference import FunctionSpec, Resolved
 from gaaf_kernels.reference.registry import MAX_PARAMS
 
-from ..registry import triton_functions
+from ..registry import triton_functions, triton_second_derivative
 from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
 from .layout import check_like, in_layout_of
 
@@ -75,26 +75,40 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def kernel_for(kernel: str, activation: FunctionSpec, shape: FunctionSpec,
-               dtype: str) -> tuple[triton.JITFunction, dict]:
+               dtype: str, band: bool = False) -> tuple[triton.JITFunction, dict]:
     """The fused kernel for ``"forward"`` or ``"backward"`` and its function constexprs.
 
     ``dtype`` is the storage dtype's name: it picks the Triton twins (fast ones for 32-
-    and 16-bit storage where they exist). The counts of parameters are included.
+    and 16-bit storage where they exist). The counts of parameters are included. With
+    ``band`` the forward also gets phi' and the backward phi''.
     """
     act_value, act_derivative = triton_functions(activation, dtype)
     shape_value, shape_derivative = triton_functions(shape, dtype)
-    counts = {"N_ACTIVATION_PARAMS": len(activation.params),
-              "N_SHAPE_PARAMS": len(shape.params)}
+    common = {"N_ACTIVATION_PARAMS": len(activation.params),
+              "N_SHAPE_PARAMS": len(shape.params), "BAND": band}
     if kernel == "forward":
-        return gaaf_forward_kernel, {"ACTIVATION": act_value, "SHAPE": shape_value, **counts}
+        return gaaf_forward_kernel, {"ACTIVATION": act_value, "SHAPE": shape_value,
+                                     "ACTIVATION_DERIVATIVE": act_derivative if band else None,
+                                     **common}
+    second = triton_second_derivative(activation, dtype) if band else None
     return gaaf_backward_kernel, {"ACTIVATION_DERIVATIVE": act_derivative, "SHAPE": shape_value,
-                                  "SHAPE_DERIVATIVE": shape_derivative, **counts}
+                                  "SHAPE_DERIVATIVE": shape_derivative,
+                                  "ACTIVATION_SECOND_DERIVATIVE": second, **common}
+
+
+def inverse_bound(cfg: Resolved, dtype: torch.dtype) -> float:
+    """1/m of the saturation band rounded once in the compute dtype (0 without band)."""
+    if not cfg.band:
+        return 0.0
+    if dtype == torch.float64:
+        return cfg.inv_bound
+    return float(np.float32(cfg.inv_bound))
 
 
 def scalar_arguments(cfg: Resolved, dtype: torch.dtype) -> list[float]:
-    """K, 1/K and the padded activation and shape parameters, in the kernels' order."""
+    """K, 1/K, the padded activation and shape parameters and 1/m, in the kernels' order."""
     return [cfg.K, inverse_K(cfg.K, dtype), *_padded(cfg.activation_params),
-            *_padded(cfg.shape_params)]
+            *_padded(cfg.shape_params), inverse_bound(cfg, dtype)]
 
 
 def _bf16_as_bits(dtype: torch.dtype) -> bool:
@@ -160,7 +174,8 @@ def _launch(kernel_name: str, x: torch.Tensor, inputs: list[torch.Tensor],
     pointers = [_bits(in_layout_of(t, result)) for t in inputs] + [_bits(result)]
     options = _launch_options(n, x.dtype, block_size, force_int64)
     grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
-    kernel, functions = kernel_for(kernel_name, cfg.activation, cfg.shape, dtype_name(x.dtype))
+    kernel, functions = kernel_for(kernel_name, cfg.activation, cfg.shape, dtype_name(x.dtype),
+                                   cfg.band)
     with _device_guard(x):
         kernel[grid](*pointers, n, *scalar_arguments(cfg, x.dtype), **functions, **options)
     return result
