@@ -33,7 +33,7 @@ CONVERTIBLE = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.SELU, nn.SiLU, nn.Mish, nn.Softs
                nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Hardtanh, nn.GELU, nn.Hardswish,
                nn.Hardsigmoid)
 
-_GAAF_KWARGS = ("shape", "K", "shape_params", "backend")
+_GAAF_KWARGS = ("shape", "K", "shape_params", "band", "backend")
 _NOT_SELECTED = "not selected"
 
 
@@ -132,7 +132,8 @@ def convert(
             the model's forward, by entering ``GAAFFunctionMode`` around it.
         report: return ``(model, ConversionReport)`` instead of ``model``.
         log: log the report's summary at INFO on the ``gaaf_kernels.convert`` logger.
-        **gaaf_kwargs: ``shape``, ``K``, ``shape_params``, ``backend`` for every GAAF.
+        **gaaf_kwargs: ``shape``, ``K``, ``shape_params``, ``band``, ``backend`` for every
+            GAAF.
 
     Activation modules left alone are named in the report; without ``report`` or
     ``log``, a ``UserWarning`` names them (except those excluded by ``activations``).
