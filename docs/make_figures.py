@@ -1,4 +1,6 @@
-"""Draw docs/img/semantics.png: g(x), s(x) and the GAAF derivative for tanh and relu.
+"""Draw docs/img/semantics.png (g(x), s(x) and the GAAF derivative for tanh and relu)
+and docs/img/band.png (phi', s and the total derivative, default shape against the
+saturation band, for tanh, sigmoid, relu and silu).
 
 Everything is computed with the NumPy reference (``gaaf_kernels.reference``), in
 float64, with the activations' default shapes. K = 20 instead of the default 10^4 so
@@ -22,6 +24,7 @@ from gaaf_kernels.reference.namespaces import NUMPY  # noqa: E402
 
 K = 20.0
 OUT = Path(__file__).resolve().parent / "img" / "semantics.png"
+BAND_OUT = OUT.with_name("band.png")
 
 
 def shape_of(activation: str, x: np.ndarray) -> tuple[str, np.ndarray]:
@@ -86,6 +89,37 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(OUT, dpi=90)
     print(f"wrote {OUT} ({OUT.stat().st_size // 1024} KiB)")
+    band_figure()
+
+
+def band_figure() -> None:
+    """phi', s, s_band and the mean total derivative phi' + s (the g*s' term averages to
+    0 over a tooth; K = 1e12 makes it invisible) for the default shape and the band."""
+    x = np.linspace(-6.0, 6.0, 4801)
+    ones = np.ones_like(x)
+    names = ["tanh", "sigmoid", "relu", "silu"]
+    fig, axes = plt.subplots(1, len(names), figsize=(14, 3.8), layout="constrained")
+    for ax, activation in zip(axes, names, strict=True):
+        cfg = reference.resolve(activation, band=True)
+        act_p = cfg.activation_params
+        dphi = cfg.activation.derivative(NUMPY, x, *act_p)
+        shape_name, s = shape_of(activation, x)
+        band = s * (1.0 - dphi * cfg.inv_bound)
+        total = reference.backward(x, ones, activation, K=1e12)
+        total_band = reference.backward(x, ones, activation, K=1e12, band=True)
+        ax.plot(x, dphi, color="k", lw=1, label="φ'(x)")
+        ax.plot(x, s, color="tab:green", lw=0.8, ls="--", label=f"s = {shape_name}")
+        ax.plot(x, band, color="tab:orange", lw=0.8, ls="--", label="s_band = s·(1 - φ'/m)")
+        ax.plot(x, total, color="tab:green", lw=1.6, label="φ' + s  (default)")
+        ax.plot(x, total_band, color="tab:orange", lw=1.6, label="φ' + s_band  (band)")
+        ax.set_title(f"{activation}: m = {1 / cfg.inv_bound:.4g}")
+        ax.set_xlabel("x")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="upper left", fontsize=7)
+    fig.suptitle("Saturation band: the shape fades where φ' is near its bound m, so the "
+                 "total derivative stays near max(φ', s) (NumPy reference, float64)")
+    fig.savefig(BAND_OUT, dpi=90)
+    print(f"wrote {BAND_OUT} ({BAND_OUT.stat().st_size // 1024} KiB)")
 
 
 if __name__ == "__main__":
