@@ -159,3 +159,40 @@ def test_twin_within_contract(kind, name, which, storage):
     assert np.all(err <= tol), (
         f"{name} {which} ({storage}) at x={x[ok][worst]!r}: got {got[ok][worst]!r}, "
         f"want {want[ok][worst]!r}, error {err[worst]:.3g} > {tol[worst]:.3g}")
+
+
+# --- phi'' twins (the saturation band's backward) ------------------------------------
+
+SECOND = [name for name in BUILTIN_ACTIVATIONS
+          if get_activation(name).second_derivative is not None]
+
+
+@pytest.mark.parametrize("name", SECOND)
+def test_second_derivative_twin_within_contract(name):
+    """phi'' as float32 and 16-bit storage run it (fast twin or precise one): 8 ulp plus
+    2^-22 sup |phi''| absolute, plus cond and floor as above. The absolute term is what
+    the band's backward sees (s phi'' / m is added to terms of that size) and covers the
+    roots of phi'' (silu's at 2.3994, tanh's at 0), where the factors cancel."""
+    from gaaf_kernels.registry import triton_second_derivative
+
+    spec = get_activation(name)
+    params = tuple(v for _, v in spec.params)
+    x = sweep()
+    got = run_twin(triton_second_derivative(spec, "float32"), x, params).astype(np.float64)
+    want = reference64(spec, "second_derivative", x, params)
+    up = reference64(spec, "second_derivative", x.astype(np.float64) * (1 + DELTA), params)
+    down = reference64(spec, "second_derivative", x.astype(np.float64) * (1 - DELTA), params)
+    with np.errstate(all="ignore"):
+        cond = np.nan_to_num(np.maximum(np.abs(up - want), np.abs(down - want)),
+                             nan=0.0, posinf=0.0)
+    nan = np.isnan(want)
+    assert np.array_equal(np.isnan(got), nan), x[np.isnan(got) != nan][:8]
+    ok = ~nan
+    peak = np.abs(want[ok]).max()
+    scale = np.clip(np.nan_to_num(np.abs(x[ok].astype(np.float64)), nan=1.0), 1.0, 2.0**64)
+    tol = 8 * ulp32(want[ok]) + DELTA * peak + cond[ok] + FLOOR * scale
+    err = np.abs(got[ok] - want[ok])
+    worst = np.argmax(err - tol)
+    assert np.all(err <= tol), (
+        f"{name}'' at x={x[ok][worst]!r}: got {got[ok][worst]!r}, want {want[ok][worst]!r}, "
+        f"error {err[worst]:.3g} > {tol[worst]:.3g}")

@@ -183,6 +183,14 @@ def gelu_derivative(x):
 
 
 @triton.jit
+def gelu_second_derivative(x):
+    # pdf(x) (2 - x^2); |x| clamped to 2^32 keeps x^2 finite where pdf is already 0
+    xc = tl.clamp(x, -4294967296.0, 4294967296.0)
+    pdf = tl.exp2((xc * xc) * (-0.5 * LOG2E)) * INV_SQRT_2PI
+    return pdf * (2.0 - xc * xc)
+
+
+@triton.jit
 def _gelu_tanh_arg(x):
     """2u = 2 beta x (1 + kappa x^2): gelu_tanh(x) = x sigmoid(2u), no 1 + tanh to cancel."""
     return (x * TWO_BETA) * tl.fma(x * x, KAPPA, 1.0)
@@ -242,6 +250,15 @@ def _silu_scaled_derivative(x, a, FAST: tl.constexpr):
 
 
 @triton.jit
+def _silu_scaled_second_derivative(x, a):
+    """a sigmoid'(a x) (2 + a x (1 - 2 sigmoid(a x))): one exp2 and one reciprocal,
+    where the precise twin adds a tanh (136 SASS per element in a band backward)."""
+    sig, dsig = _sigmoid_both(x * a, False)
+    ax = tl.clamp(x * a, -BIG, BIG)  # sigmoid' is 0 at +-inf: keeps ax * (...) finite
+    return (a * dsig) * tl.fma(ax, 1.0 - 2.0 * sig, 2.0)
+
+
+@triton.jit
 def silu_value(x):
     return _silu_scaled(x, 1.0, False)
 
@@ -262,6 +279,11 @@ def silu_derivative_16(x):
 
 
 @triton.jit
+def silu_second_derivative(x):
+    return _silu_scaled_second_derivative(x, 1.0)
+
+
+@triton.jit
 def quick_gelu_value(x):
     return _silu_scaled(x, QUICK_GELU_ALPHA, False)
 
@@ -279,6 +301,11 @@ def quick_gelu_derivative(x):
 @triton.jit
 def quick_gelu_derivative_16(x):
     return _silu_scaled_derivative(x, QUICK_GELU_ALPHA, True)
+
+
+@triton.jit
+def quick_gelu_second_derivative(x):
+    return _silu_scaled_second_derivative(x, QUICK_GELU_ALPHA)
 
 
 @triton.jit
