@@ -4,7 +4,9 @@ Classes are looked up by module path and qualified name, so neither transformers
 timm is imported: a model that uses them has imported them already. A rule either
 returns the GAAF activation with its parameters, or raises ``NotConvertible`` with the
 reason the module is left alone (the activation is not in the catalogue, or it has
-learned parameters, ...).
+learned parameters, ...). The rules of the classes that become built-ins are made from
+the catalogue entries' ``modules``; the table here adds the known classes that have no
+catalogue equivalent.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from gaaf_kernels.reference.catalogue import ACTIVATIONS, HF, TIMM, TORCH
+from gaaf_kernels.reference.catalogue import ACTIVATIONS, HF, TIMM, TORCH, Fixed, Runs, When
+
+from . import functional
 
 
 class NotConvertible(Exception):
@@ -32,39 +36,83 @@ class Rule:
     map: Mapping_
 
 
-def _fixed(activation: str, **params: float) -> Mapping_:
-    return lambda module: (activation, dict(params))
-
-
-def _attrs(activation: str, *names: str) -> Mapping_:
-    return lambda module: (activation, {n: float(getattr(module, n)) for n in names})
-
-
 def _refuse(reason: str) -> Mapping_:
     def refuse(module: nn.Module):
         raise NotConvertible(reason)
     return refuse
 
 
-def _torch_gelu(module: nn.Module) -> tuple[str, dict[str, float]]:
-    return ("gelu_tanh" if module.approximate == "tanh" else "gelu"), {}
+# --- the rules of the catalogue's classes, from each entry's ``modules`` ----------------
+
+Items = tuple[str | Fixed | When | Runs, ...]
 
 
-def _hf_act(activation: str, python_variant: str) -> Mapping_:
-    """transformers classes that keep the function in ``self.act``: F.* or a Python twin."""
-    import torch.nn.functional as F
+def _params(module: nn.Module, activation: str, items: Items) -> dict[str, float]:
+    """The entry's parameters from the module (attributes, fixed values), once the
+    module's function is checked (``Runs``)."""
+    params: dict[str, float] = {}
+    for item in items:
+        if isinstance(item, str):
+            params[item] = float(getattr(module, item))
+        elif isinstance(item, Fixed):
+            params[item.param] = item.value
+        elif isinstance(item, Runs):
+            fn = getattr(module, item.attr, None)
+            if getattr(fn, "__name__", None) != item.python:
+                found = functional.computes(fn)
+                if found is None or found[0] != activation:
+                    raise NotConvertible(f"self.{item.attr} is {fn!r}, not the function "
+                                         "this class defines")
+                params.update(found[1])
+    return params
 
-    def check(module: nn.Module):
-        act = getattr(module, "act", None)
-        builtin = getattr(F, activation, None)  # F.gelu, F.mish; F has no gelu_tanh
-        if (act is not None and act is builtin) or getattr(act, "__name__", None) == python_variant:
-            return activation, {}
-        if (builtin is None and getattr(act, "func", None) is F.gelu
-                and act.keywords == {"approximate": "tanh"}):
-            # gelu_tanh, whose F form is functools.partial(F.gelu, approximate="tanh")
-            return activation, {}
-        raise NotConvertible(f"self.act is {act!r}, not the function this class defines")
-    return check
+
+def _matches(module: nn.Module, items: Items) -> bool:
+    return all(getattr(module, w.name, w.default) == w.value
+               for w in items if isinstance(w, When))
+
+
+def _rule(rows: list[tuple[str, Items]]) -> Mapping_:
+    """A class's rule from its rows (entry name, items): the first row whose ``When``
+    conditions the module meets."""
+    names = sorted({w.name for _, items in rows for w in items if isinstance(w, When)})
+
+    def rule(module: nn.Module) -> tuple[str, dict[str, float]]:
+        for activation, items in rows:
+            if _matches(module, items):
+                return activation, _params(module, activation, items)
+        values = ", ".join(f"{n}={getattr(module, n, None)!r}" for n in names)
+        raise NotConvertible(f"{values}: {_NO_CATALOGUE}")
+    return rule
+
+
+def _text(activation: str, items: Items) -> str:
+    shown = [item if isinstance(item, str) else f"{item.param}={item.value:g}"
+             for item in items if isinstance(item, (str, Fixed))]
+    return f"{activation}({', '.join(shown)})" if shown else activation
+
+
+def _what_it_becomes(rows: list[tuple[str, Items]]) -> str:
+    """``gelu``, ``hardtanh(min_val, max_val)``, ``gelu, or gelu_tanh for approximate='tanh'``."""
+    text = _text(*rows[0])
+    for activation, items in rows[1:]:
+        where = ", ".join(f"{w.name}={w.value!r}" for w in items if isinstance(w, When))
+        text += f", or {_text(activation, items)} for {where}"
+    return text
+
+
+def _catalogue_rows() -> list[tuple[tuple[str, ...], str, str, Mapping_]]:
+    """The convertible classes, from the catalogue entries' ``modules``, in catalogue
+    order; a class listed by several entries (by ``When``) is one row."""
+    by_class: dict[str, list[tuple[str, Items]]] = {}
+    for entry in ACTIVATIONS:
+        for key, items in entry.modules:
+            by_class.setdefault(key, []).append((entry.name, items))
+    rows = []
+    for key, choices in by_class.items():
+        path, _, cls = key.rpartition(".")
+        rows.append(((path,), cls, _what_it_becomes(choices), _rule(choices)))
+    return rows
 
 
 def _clipped_gelu(module: nn.Module):
@@ -74,35 +122,6 @@ def _clipped_gelu(module: nn.Module):
 
 _NO_CATALOGUE = "no catalogue activation with this formula"
 _LEARNED = "learned parameters (GAAF activations have fixed parameters)"
-
-# Classes that need more than the catalogue's "class -> entry (attributes)" mapping:
-# key -> factory(entry name, attributes) -> (what it becomes, rule).
-_OVERRIDES: dict[str, Callable[[str, tuple[str, ...]], tuple[str, Mapping_]]] = {
-    f"{TORCH}.GELU": lambda name, attrs: ("gelu, or gelu_tanh for approximate='tanh'",
-                                          _torch_gelu),
-    f"{TORCH}.ReLU6": lambda name, attrs: (f"{name}(min_val=0, max_val=6)",
-                                           _attrs(name, *attrs)),
-    f"{HF}.GELUActivation": lambda name, attrs: (name, _hf_act(name, "_gelu_python")),
-    f"{HF}.GELUTanh": lambda name, attrs: (name, _hf_act(name, "_gelu_tanh_python")),
-    f"{HF}.MishActivation": lambda name, attrs: (name, _hf_act(name, "_mish_python")),
-}
-
-
-def _catalogue_rows() -> list[tuple[tuple[str, ...], str, str, Mapping_]]:
-    """The convertible classes, from the catalogue entries' ``modules``."""
-    rows = []
-    for entry in ACTIVATIONS:
-        for key, attrs in entry.modules:
-            path, _, cls = key.rpartition(".")
-            if key in _OVERRIDES:
-                becomes, rule = _OVERRIDES[key](entry.name, attrs)
-            elif attrs:
-                becomes, rule = f"{entry.name}({', '.join(attrs)})", _attrs(entry.name, *attrs)
-            else:
-                becomes, rule = entry.name, _fixed(entry.name)
-            rows.append(((path,), cls, becomes, rule))
-    return rows
-
 
 # Known activation classes that stay as they are, and why: (module paths, class, text, rule)
 _TABLE: list[tuple[tuple[str, ...], str, str, Mapping_]] = [
@@ -136,8 +155,9 @@ for _paths, _name, _becomes, _map in _TABLE:
 NOT_ACTIVATIONS = frozenset(f"{TORCH}.{n}" for n in (
     "MultiheadAttention", "Softmax", "Softmin", "LogSoftmax", "Softmax2d"))
 
-_ACTIVATION_WORDS = ("activation", "gelu", "relu", "silu", "swish", "mish", "tanh", "sigmoid",
-                     "softplus", "elu", "glu", "softsign")
+# Words in a class name that read like an activation: every catalogue name, and more.
+_ACTIVATION_WORDS = ("activation", "swish", "glu",
+                     *(entry.name.replace("_", "") for entry in ACTIVATIONS))
 
 
 def class_key(cls: type) -> str:

@@ -1,15 +1,17 @@
 """GAAF for the activation *calls* in a model's forward (``torch.tanh``, ``F.gelu``, ...).
 
 ``GAAFFunctionMode`` is a ``TorchFunctionMode``: while it is active, each call of a
-function in ``FUNCTIONS`` is answered by ``gaaf()`` with the same activation and
-parameters. ``install()`` enters it around one model's ``forward`` only, so calls
-outside that model are untouched. Under ``torch.compile`` Dynamo traces the mode: the
-graph holds the GAAF operators and the mode costs nothing at run time.
+function in ``FUNCTIONS`` (made from the catalogue entries' ``functions``) is answered
+by ``gaaf()`` with the same activation and parameters. ``install()`` enters it around
+one model's ``forward`` only, so calls outside that model are untouched. Under
+``torch.compile`` Dynamo traces the mode: the graph holds the GAAF operators and the
+mode costs nothing at run time.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
@@ -20,102 +22,104 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 from gaaf_kernels.reference import activation_names
+from gaaf_kernels.reference.catalogue import ACTIVATIONS, Builtin, Function
 
 from .torch import gaaf
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-
-# Each binder has the signature of its torch function and returns
-# (input, activation or None, parameters, in place, out=).
+_SHORT = (("torch.nn.functional.", "F."), ("torch.Tensor.", "Tensor."))
 
 
-def _unary(activation: str, inplace: bool = False) -> Callable:
-    def bind(input, *, out=None):
-        return input, activation, {}, inplace, out
+def _resolve(path: str):
+    """The object a dotted path names: ``"torch.nn.functional.elu"`` is ``F.elu``."""
+    parts = path.split(".")
+    obj = importlib.import_module(parts[0])
+    for i, part in enumerate(parts[1:], 2):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            obj = importlib.import_module(".".join(parts[:i]))
+    return obj
+
+
+def _label(path: str) -> str:
+    """How reports name a call: ``F.elu``, ``Tensor.tanh``, ``torch.tanh``."""
+    for prefix, short in _SHORT:
+        if path.startswith(prefix):
+            return short + path[len(prefix):]
+    return path
+
+
+def _binder(label: str, rows: list[tuple[Builtin, Function]]) -> Callable:
+    """The binder of one torch function, from its catalogue rows (entry, function).
+
+    It takes the function's arguments and returns (input, activation or None,
+    parameters, in place, out=); arguments the function would not take are a TypeError.
+    Several rows of one function are told apart by their ``when`` keyword.
+    """
+    first = rows[0][1]
+    when = first.when
+    slots = (*first.args, *(("inplace",) if first.inplace == "flag" else ()))  # positional
+    keywords = (*slots, *((when.name,) if when else ()))
+    # when value (None without one) -> (activation, argument names, defaults, fixed)
+    choices = {fn.when.value if fn.when else None: (
+        entry.name, fn.args, dict(entry.params), {p.param: p.value for p in fn.fixed})
+        for entry, fn in rows}
+    always_inplace = first.inplace == "yes"
+    takes_out = first.out
+
+    def bind(input, *args, **kwargs):
+        if len(args) > len(slots):
+            raise TypeError(f"{label}() takes at most {len(slots) + 1} positional arguments")
+        given = dict(zip(slots, args))
+        out = kwargs.pop("out", None) if takes_out else None
+        for key, value in kwargs.items():
+            if key not in keywords or key in given:
+                raise TypeError(f"{label}() got an unexpected argument {key!r}")
+            given[key] = value
+        choice = choices.get(given.get(when.name, when.default) if when else None)
+        if choice is None:  # a when value with no catalogue entry
+            return input, None, {}, False, out
+        activation, names, defaults, fixed = choice
+        params = {n: float(given.get(n, defaults[n])) for n in names}
+        params.update(fixed)
+        inplace = always_inplace or bool(given.get("inplace", False))
+        return input, activation, params, inplace, out
     return bind
 
 
-def _flagged(activation: str) -> Callable:  # F.relu(input, inplace=False) and kin
-    def bind(input, inplace=False):
-        return input, activation, {}, inplace, None
-    return bind
+def _functions() -> dict[Callable, tuple[str, Callable]]:
+    """torch function -> (label, binder), from the catalogue entries' ``functions``."""
+    rows: dict[str, list[tuple[Builtin, Function]]] = {}
+    for entry in ACTIVATIONS:
+        for fn in entry.functions:
+            rows.setdefault(fn.path, []).append((entry, fn))
+    return {_resolve(path): (_label(path), _binder(_label(path), group))
+            for path, group in rows.items()}
 
 
-def _softsign(input):
-    return input, "softsign", {}, False, None
+FUNCTIONS: dict[Callable, tuple[str, Callable]] = _functions()
 
 
-def _gelu(input, approximate="none"):
-    name = {"none": "gelu", "tanh": "gelu_tanh"}.get(approximate)
-    return input, name, {}, False, None
-
-
-def _relu6(input, inplace=False):
-    return input, "hardtanh", {"min_val": 0.0, "max_val": 6.0}, inplace, None
-
-
-def _hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
-    return input, "hardtanh", {"min_val": float(min_val), "max_val": float(max_val)}, inplace, None
-
-
-def _hardtanh_(input, min_val=-1.0, max_val=1.0):
-    return _hardtanh(input, min_val, max_val, True)
-
-
-def _leaky(input, negative_slope=0.01, inplace=False):
-    return input, "leaky_relu", {"negative_slope": float(negative_slope)}, inplace, None
-
-
-def _leaky_(input, negative_slope=0.01):
-    return _leaky(input, negative_slope, True)
-
-
-def _elu(input, alpha=1.0, inplace=False):
-    return input, "elu", {"alpha": float(alpha)}, inplace, None
-
-
-def _elu_(input, alpha=1.0):
-    return _elu(input, alpha, True)
-
-
-def _softplus(input, beta=1.0, threshold=20.0):
-    return input, "softplus", {"beta": float(beta), "threshold": float(threshold)}, False, None
-
-
-_ENTRIES = [
-    ("torch.tanh", torch.tanh, _unary("tanh")),
-    ("Tensor.tanh", Tensor.tanh, _unary("tanh")),
-    ("torch.tanh_", torch.tanh_, _unary("tanh", True)),
-    ("Tensor.tanh_", Tensor.tanh_, _unary("tanh", True)),
-    ("torch.sigmoid", torch.sigmoid, _unary("sigmoid")),
-    ("torch.special.expit", torch.special.expit, _unary("sigmoid")),
-    ("Tensor.sigmoid", Tensor.sigmoid, _unary("sigmoid")),
-    ("torch.sigmoid_", torch.sigmoid_, _unary("sigmoid", True)),
-    ("Tensor.sigmoid_", Tensor.sigmoid_, _unary("sigmoid", True)),
-    ("torch.relu", torch.relu, _unary("relu")),
-    ("Tensor.relu", Tensor.relu, _unary("relu")),
-    ("torch.relu_", torch.relu_, _unary("relu", True)),  # also F.relu_
-    ("Tensor.relu_", Tensor.relu_, _unary("relu", True)),
-    ("torch.selu", torch.selu, _unary("selu")),
-    ("torch.selu_", torch.selu_, _unary("selu", True)),
-    ("F.relu", F.relu, _flagged("relu")),
-    ("F.selu", F.selu, _flagged("selu")),
-    ("F.silu", F.silu, _flagged("silu")),
-    ("F.mish", F.mish, _flagged("mish")),
-    ("F.hardswish", F.hardswish, _flagged("hardswish")),
-    ("F.hardsigmoid", F.hardsigmoid, _flagged("hardsigmoid")),
-    ("F.softsign", F.softsign, _softsign),
-    ("F.gelu", F.gelu, _gelu),
-    ("F.relu6", F.relu6, _relu6),
-    ("F.hardtanh", F.hardtanh, _hardtanh),
-    ("F.hardtanh_", F.hardtanh_, _hardtanh_),
-    ("F.leaky_relu", F.leaky_relu, _leaky),
-    ("F.leaky_relu_", F.leaky_relu_, _leaky_),
-    ("F.elu", F.elu, _elu),
-    ("F.elu_", F.elu_, _elu_),
-    ("F.softplus", F.softplus, _softplus),
-]
-FUNCTIONS: dict[Callable, tuple[str, Callable]] = {f: (label, bind) for label, f, bind in _ENTRIES}
+def computes(fn) -> tuple[str, dict[str, float]] | None:
+    """The activation and parameters that ``fn(x)`` computes, where ``fn`` is a function
+    of ``FUNCTIONS`` or a ``functools.partial`` of one with keywords; else None."""
+    kwargs: dict = {}
+    if isinstance(fn, functools.partial):
+        if fn.args:
+            return None
+        fn, kwargs = fn.func, fn.keywords
+    try:
+        entry = FUNCTIONS.get(fn)
+    except TypeError:  # unhashable
+        return None
+    if entry is None:
+        return None
+    try:
+        _, activation, params, _, _ = entry[1](None, **kwargs)
+    except TypeError:
+        return None
+    return None if activation is None else (activation, params)
 
 _NO_CATALOGUE = "no catalogue activation with this formula"
 # Activation calls with no GAAF equivalent: left as they are, and counted in the report.

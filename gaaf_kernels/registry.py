@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from gaaf_kernels.reference import registry as _ref
+from gaaf_kernels.reference.catalogue import DEFAULT_SHAPE
 
 from .kernels import fast, functions
 
@@ -111,7 +112,7 @@ def register_activation(
     numpy_value: Callable,
     numpy_derivative: Callable,
     params: Mapping[str, float] | None = None,
-    default_shape: str = "gaussian",
+    default_shape: str = DEFAULT_SHAPE,
     default_shape_params: Mapping[str, float] | None = None,
     array_generic: bool = False,
     validate: Callable[[dict[str, float]], None] | None = None,

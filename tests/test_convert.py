@@ -9,6 +9,7 @@ classes with timm's module path and the formulas of timm/layers/activations*.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -168,6 +169,19 @@ def test_gelu_activation_with_a_replaced_function_is_not_trusted():
     act.act = torch.tanh  # no longer the gelu its class defines
     _, report = convert(nn.Sequential(act), report=True)
     assert "self.act" in report.left_alone[0].reason
+
+
+def test_gelu_classes_trust_only_their_own_gelu():
+    """GELUActivation runs F.gelu, GELUTanh F.gelu(approximate="tanh"): each swapped for
+    the other's is left alone, and a partial with the class's own keywords converts."""
+    swapped, tanh_swapped, tanh_own = hf.GELUActivation(), hf.GELUTanh(), hf.GELUTanh()
+    swapped.act = functools.partial(F.gelu, approximate="tanh")
+    tanh_swapped.act = F.gelu
+    tanh_own.act = functools.partial(F.gelu, approximate="tanh")
+    model, report = convert(nn.Sequential(swapped, tanh_swapped, tanh_own), report=True)
+    assert [(x.path, "self.act" in x.reason) for x in report.left_alone] == [
+        ("0", True), ("1", True)]
+    assert [(c.path, c.activation) for c in report.converted] == [("2", "gelu_tanh")]
 
 
 def test_subclasses_follow_the_forward_they_run():

@@ -234,3 +234,17 @@ def test_mode_as_a_context_manager():
         got = torch.tanh(x) + F.relu(x)
     torch.testing.assert_close(got, gaaf(x, "tanh", **SETTINGS) + F.relu(x))
     assert mode.scope.converted == {("torch.tanh", "tanh"): 1}
+
+
+def test_out_and_positional_arguments():
+    """``out=`` of torch.tanh, and F.hardtanh's limits and in-place flag by position."""
+    x = _x()
+    out, y = torch.empty_like(x), x.clone()
+    with GAAFFunctionMode(**SETTINGS) as mode:
+        returned = torch.tanh(x, out=out)
+        F.hardtanh(y, -0.5, 0.25, True)
+    assert returned is out
+    torch.testing.assert_close(out, gaaf(x, "tanh", **SETTINGS), rtol=0, atol=0)
+    torch.testing.assert_close(y, gaaf(x, "hardtanh", activation_params={
+        "min_val": -0.5, "max_val": 0.25}, **SETTINGS), rtol=0, atol=0)
+    assert mode.scope.converted == {("torch.tanh", "tanh"): 1, ("F.hardtanh", "hardtanh"): 1}

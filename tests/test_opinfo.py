@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from gaaf_kernels import reference
+from gaaf_kernels.adapters.functional import FUNCTIONS
 from gaaf_kernels.adapters.torch import convert, gaaf
 from support import requires_triton
 
@@ -197,3 +198,19 @@ def test_functional_hardtanh_with_equal_limits():
     torch.testing.assert_close(y.detach(), want_y, rtol=0, atol=0)
     torch.testing.assert_close(x.grad, want_dx, rtol=0, atol=0)
     assert model._gaaf_functional.converted == {("F.hardtanh", "hardtanh"): 1}
+
+
+@pytest.mark.parametrize("name", sorted(MAPPED))
+def test_functional_mode_binds_each_sample_as_mapped_here(name):
+    """convert(functional=True) reads each sample's call as MAPPED does: the activation
+    and parameters that the catalogue's ``functions`` give for the op and its kwargs."""
+    op = OPS[name]
+    label, bind = FUNCTIONS[op.op]
+    to_activation, to_params = MAPPED[name]
+    for sample in op.reference_inputs("cpu", torch.float64, requires_grad=False):
+        x, activation, params, inplace, out = bind(sample.input, *sample.args,
+                                                   **sample.kwargs)
+        where = f"{label} kwargs={sample.kwargs}"
+        assert x is sample.input and not inplace and out is None, where
+        assert activation == to_activation(sample.kwargs), where
+        assert params == to_params(sample.kwargs), where

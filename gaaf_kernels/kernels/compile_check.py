@@ -17,7 +17,7 @@ import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-from gaaf_kernels.reference import get_activation, get_shape
+from gaaf_kernels.reference import DEFAULT_ACTIVATION, get_activation, get_shape
 
 from ..registry import activations, shapes
 from .launch import gpu_launch_config, kernel_for
@@ -77,7 +77,7 @@ def default_pairs(activation: str | None = None) -> list[tuple[str, str]]:
         return [(activation, shape) for shape in shapes()]
     pairs = [(name, get_activation(name).default_shape) for name in activations()]
     covered = {shape for _, shape in pairs}
-    pairs += [("tanh", shape) for shape in shapes() if shape not in covered]
+    pairs += [(DEFAULT_ACTIVATION, shape) for shape in shapes() if shape not in covered]
     return pairs
 
 
