@@ -33,28 +33,30 @@ TANH_SMALL = tl.constexpr(0.625)
 
 # log(erfc(z) / t) + z^2 = P(t), t = 1 / (1 + z/2), fitted by reweighted least squares
 # on z in [0, 12] (beyond, erfc underflows float32): degree 9 and, for 16 bits, degree 5.
-ERFC9_0 = tl.constexpr(-1.2654761522729332)
-ERFC9_1 = tl.constexpr(0.999206781177823)
-ERFC9_2 = tl.constexpr(0.3817081006774977)
-ERFC9_3 = tl.constexpr(0.05813607662822274)
-ERFC9_4 = tl.constexpr(-0.06771833993950604)
-ERFC9_5 = tl.constexpr(0.04908907582231036)
-ERFC9_6 = tl.constexpr(-0.8520480268549864)
-ERFC9_7 = tl.constexpr(1.2733250432471663)
-ERFC9_8 = tl.constexpr(-0.7301832560618651)
-ERFC9_9 = tl.constexpr(0.1539607518188743)
-ERFC5_0 = tl.constexpr(-1.266493090822163)
-ERFC5_1 = tl.constexpr(1.0174392777283845)
-ERFC5_2 = tl.constexpr(0.25691151362199777)
-ERFC5_3 = tl.constexpr(0.46959797528558395)
-ERFC5_4 = tl.constexpr(-0.7046552897855788)
-ERFC5_5 = tl.constexpr(0.22720289651916026)
+# Coefficients from t^0 up.
+ERFC9 = tl.constexpr((-1.2654761522729332, 0.999206781177823, 0.3817081006774977,
+                      0.05813607662822274, -0.06771833993950604, 0.04908907582231036,
+                      -0.8520480268549864, 1.2733250432471663, -0.7301832560618651,
+                      0.1539607518188743))
+ERFC5 = tl.constexpr((-1.266493090822163, 1.0174392777283845, 0.25691151362199777,
+                      0.46959797528558395, -0.7046552897855788, 0.22720289651916026))
 # log1p(e) / e on [0, 1], degree 4, reweighted least squares (for 16-bit storage)
 LOG1P4_0 = tl.constexpr(0.9999429756542731)
 LOG1P4_1 = tl.constexpr(-0.49697448345876327)
 LOG1P4_2 = tl.constexpr(0.3062918599879002)
 LOG1P4_3 = tl.constexpr(-0.15741901268688235)
 LOG1P4_4 = tl.constexpr(0.041345372531737305)
+
+
+@triton.jit
+def _horner(t, C: tl.constexpr, DEGREE: tl.constexpr):
+    """C[0] + C[1] t + ... + C[DEGREE] t^DEGREE by Horner's rule, one FMA a step; the
+    coefficients are compile-time immediates."""
+    p = tl.fma(t, C[DEGREE], C[DEGREE - 1])
+    for i in tl.static_range(2, DEGREE + 1):
+        p = tl.fma(p, t, C[DEGREE - i])
+    return p
+
 
 @triton.jit
 def _rcp(d):
@@ -239,21 +241,9 @@ def _erfc_parts(x, FAST: tl.constexpr):
     z = tl.abs(x) * SQRT1_2
     if FAST:
         t = _rcp16(tl.fma(z, 0.5, 1.0))  # z = +inf gives t = 0
-        p = tl.fma(t, ERFC5_5, ERFC5_4)
-        p = tl.fma(p, t, ERFC5_3)
-        p = tl.fma(p, t, ERFC5_2)
-        p = tl.fma(p, t, ERFC5_1)
-        p = tl.fma(p, t, ERFC5_0)
+        p = _horner(t, ERFC5, 5)
     else:
         z = tl.minimum(z, 1e18)  # keeps the Newton step finite; erfc is 0 long before
         t = _rcp(tl.fma(z, 0.5, 1.0))
-        p = tl.fma(t, ERFC9_9, ERFC9_8)
-        p = tl.fma(p, t, ERFC9_7)
-        p = tl.fma(p, t, ERFC9_6)
-        p = tl.fma(p, t, ERFC9_5)
-        p = tl.fma(p, t, ERFC9_4)
-        p = tl.fma(p, t, ERFC9_3)
-        p = tl.fma(p, t, ERFC9_2)
-        p = tl.fma(p, t, ERFC9_1)
-        p = tl.fma(p, t, ERFC9_0)
+        p = _horner(t, ERFC9, 9)
     return z, t, p
