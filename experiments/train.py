@@ -8,6 +8,7 @@ wrapper), ``step`` counts optimizer steps from 1 over the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import sys
@@ -191,14 +192,40 @@ def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Split
 
 
 def train(cfg: RunConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Run (or resume, or skip if finished) one run; return its record."""
+    """Run (or resume, or skip if finished) one run; return its record.
+
+    The run sets torch's thread count, flush-denormal mode and deterministic algorithms
+    for the process; they are the caller's again when ``train`` returns or raises.
+    """
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
     world = distributed.init(device.type)
     try:
-        return _Run(cfg, device, world, t_start).run(callbacks)
+        with _torch_settings_restored():
+            return _Run(cfg, device, world, t_start).run(callbacks)
     finally:
         distributed.shutdown(world)
+
+
+def _flush_denormal() -> bool:
+    """Whether torch flushes subnormals on this thread (torch has no getter): a subnormal
+    doubled comes out 0 where inputs are treated as zero."""
+    return (torch.tensor([1e-39], dtype=torch.float32) * 2.0).item() == 0.0
+
+
+@contextlib.contextmanager
+def _torch_settings_restored():
+    """Give back torch's process-wide settings that a run changes."""
+    threads = torch.get_num_threads()
+    flush = _flush_denormal()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flush)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 class _Run:

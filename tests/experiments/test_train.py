@@ -181,3 +181,49 @@ def test_early_stopping_and_converged_epoch(tmp_path, monkeypatch):
     final = rec["final"]
     assert final["converged_epoch"] == 2 and final["stopped_early"] and final["epochs_run"] == 4
     assert final["test_acc"] == 20.0 and final["last_epoch_test_acc"] == 40.0
+
+
+def _torch_settings() -> dict:
+    return {"threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            # subnormal inputs are read as 0 while torch flushes denormals
+            "flush_denormal": (torch.tensor([1e-39]) * 2.0).item() == 0.0}
+
+
+class SettingsProbe:
+    """Records torch's settings during the run; raises Crash at step 1 if asked."""
+
+    def __init__(self, crash: bool) -> None:
+        self.crash, self.seen = crash, None
+
+    def on_batch_end(self, model, step):
+        self.seen = _torch_settings()
+        if self.crash:
+            raise Crash
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["returns", "raises"])
+def test_torch_settings_are_the_callers_again_after_the_run(tmp_path, crash):
+    before = _torch_settings()
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        torch.set_num_threads(2)
+        torch.use_deterministic_algorithms(False)
+        caller = _torch_settings()
+        probe = SettingsProbe(crash)
+        if crash:
+            with pytest.raises(Crash):
+                train(_cfg(tmp_path), callbacks=[probe])
+        else:
+            train(_cfg(tmp_path), callbacks=[probe])
+        assert probe.seen == {"threads": 1, "deterministic": True, "warn_only": True,
+                              "flush_denormal": True}  # the run's (threads=1 in _cfg)
+        assert _torch_settings() == caller == {"threads": 2, "deterministic": False,
+                                               "warn_only": False, "flush_denormal": False}
+    finally:
+        torch.set_num_threads(before["threads"])
+        torch.use_deterministic_algorithms(before["deterministic"],
+                                           warn_only=before["warn_only"])
+        torch.set_flush_denormal(before["flush_denormal"])
