@@ -1,5 +1,5 @@
-"""The experiment subcommands of ``gaaf``: ``train``, ``reproduce``, ``data`` and
-``analyze`` (and the ``--record-analysis`` flag of ``train``); ``python -m
+"""The experiment subcommands of ``gaaf``: ``train``, ``reproduce``, ``study``, ``data``
+and ``analyze`` (and the ``--record-analysis`` flag of ``train``); ``python -m
 gaaf_kernels.experiments`` is ``gaaf train`` for torchrun.
 
 Heavy modules (torch, the training loop) are imported inside the command functions, so
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_commands", "add_train_arguments", "add_analyze_command",
+__all__ = ["add_commands", "add_train_arguments", "add_analyze_command", "add_study_command",
            "add_recording_arguments", "recording_callbacks", "close_callbacks", "cmd_train",
-           "cmd_reproduce", "cmd_data", "cmd_analyze"]
+           "cmd_reproduce", "cmd_study", "cmd_data", "cmd_analyze"]
 
 
 def _error(message: str, code: int = 2) -> int:
@@ -90,6 +90,33 @@ def add_analyze_command(subparsers: argparse._SubParsersAction) -> None:
     a.set_defaults(func=cmd_analyze)
 
 
+def add_study_command(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``study`` to the ``gaaf`` subcommands."""
+    s = subparsers.add_parser(
+        "study", help="depth or sensitivity study (tables, JSON and PNGs)",
+        description="depth: MNIST tanh MLPs of 3-20 hidden layers, base/dropout/gaaf/"
+                    "gaaf-band, 3 seeds; sensitivity: GAAF's K and c on the paper's MLP. "
+                    "Finished runs are skipped, interrupted ones resume; writes table.md, "
+                    "table.json and PNGs into --out.")
+    s.add_argument("study", help="depth or sensitivity")
+    s.add_argument("--quick", action="store_true",
+                   help="reduced grid, one seed, one epoch on 2000 images; its own "
+                        "runs and results directories")
+    s.add_argument("--out", default=None, help="results folder (default "
+                   "results/study-<study>[-quick])")
+    s.add_argument("--runs", default=None, help="runs directory (default "
+                   "runs/study-<study>[-quick])")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="worker processes, one torch thread each (default 1)")
+    s.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds (default 3; 1 with --quick)")
+    s.add_argument("--data-dir", default=None, help="default: $GAAF_DATA_DIR or ./data")
+    s.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: synthetic
+    s.set_defaults(func=cmd_study)
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the experiment subcommands to the ``gaaf`` parser.
 
@@ -129,6 +156,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--data-dir", default=None)
     d.set_defaults(func=cmd_data)
 
+    add_study_command(subparsers)
     add_analyze_command(subparsers)
 
 
@@ -177,6 +205,26 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _error(str(exc))
     except (DatasetNotFoundError, DatasetFetchError) as exc:
         return _error(str(exc), 1)
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    """``gaaf study``: 0, 1 if a run failed or the dataset is missing, 2 on bad
+    arguments, 130 after Ctrl-C (rerun the same command to continue)."""
+    from .data import DatasetNotFoundError
+    from .study import run_study
+    from .train import HarnessError
+
+    try:
+        return run_study(args.study, quick=args.quick, seeds=args.seeds, jobs=args.jobs,
+                         out=args.out, runs_dir=args.runs, data_dir=args.data_dir,
+                         device=args.device, progress=not args.no_progress, tiny=args.tiny)
+    except HarnessError as exc:
+        return _error(str(exc))
+    except DatasetNotFoundError as exc:
+        return _error(str(exc), 1)
+    except KeyboardInterrupt:
+        return _error("interrupted; run the same command again to continue (finished runs "
+                      "are kept, interrupted ones resume from their last epoch)", 130)
 
 
 def cmd_data(args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@
 ``build_model(task, variant)`` rebuilds any run's model from its ``record.json``
 (``record["task"]``, ``record["variant"]``); weights come from ``model.pt``. GAAF variants
 are the base model passed through :func:`gaaf_kernels.adapters.torch.convert`, which swaps
-every ``nn.Tanh`` / ``nn.ReLU`` for ``GAAF`` with the activation's default shape.
+every ``nn.Tanh`` / ``nn.ReLU`` for ``GAAF`` with the activation's default shape; a
+variant name's other parts set its GAAF options (:func:`gaaf_settings`): ``band`` (the
+saturation band), ``k<K>`` (``gaaf-k1e6``: K = 1e6) and ``c<c>`` (``gaaf-c10``: the
+gaussian shape's c = 10), as the ``gaaf study`` tasks use them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from torch import nn
 
 from .tasks import Task, get_task
 
-__all__ = ["VGG_CONV", "SVHN_CONV", "build_model", "init_weights"]
+__all__ = ["VGG_CONV", "SVHN_CONV", "build_model", "gaaf_settings", "init_weights"]
 
 #: VGG16's conv stack ("M" = 2x2 max-pool) without its last three conv layers (and their
 #: pool): 10 conv layers, 32x32 -> 2x2 at the end.
@@ -76,6 +79,29 @@ def init_weights(model: nn.Module, scheme: str) -> None:
                 nn.init.zeros_(module.bias)
 
 
+def gaaf_settings(variant: str) -> dict | None:
+    """The ``convert()`` keyword arguments of a variant name, or None if it has no GAAF:
+    ``{}`` for ``gaaf`` (defaults), ``band=True`` for a ``band`` part, ``K`` for
+    ``k<number>``, ``shape_params={"c": ...}`` for ``c<number>``."""
+    parts = variant.split("-")
+    if "gaaf" not in parts:
+        return None
+    settings: dict = {}
+    for part in parts:
+        if part == "band":
+            settings["band"] = True
+        elif part[:1] in ("k", "c") and part[1:]:
+            try:
+                value = float(part[1:])
+            except ValueError:
+                continue
+            if part[0] == "k":
+                settings["K"] = value
+            else:
+                settings["shape_params"] = {"c": value}
+    return settings
+
+
 def build_model(task: str | Task, variant: str, *, init: bool = True) -> nn.Module:
     """The model of ``task`` (a name or :class:`Task`) in ``variant``, initialized per the
     task's protocol (the caller seeds ``torch``'s RNG first for reproducible weights)."""
@@ -94,8 +120,9 @@ def build_model(task: str | Task, variant: str, *, init: bool = True) -> nn.Modu
         raise ValueError(f"unknown architecture {spec.arch!r}")
     if init:
         init_weights(model, spec.protocol.init)
-    if "gaaf" in parts:
+    settings = gaaf_settings(variant)
+    if settings is not None:
         from gaaf_kernels.adapters.torch import convert
 
-        convert(model)
+        convert(model, **settings)
     return model

@@ -1,11 +1,17 @@
 """The experiment tasks and their protocols (what the paper says, and our choices where it
-is silent). Every field of :class:`Protocol` is written into each run's ``record.json``."""
+is silent). Every field of :class:`Protocol` is written into each run's ``record.json``.
+
+Besides the paper's tasks: the hidden tasks of ``gaaf study`` (``mnist-deep<D>``: tanh
+MLPs of D hidden layers of 256; ``mnist-mlp-sens``: the paper's MLP with the K and c
+variants of the sensitivity study) and their tiny synthetic twins for the tests."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-__all__ = ["TASKS", "PUBLIC_TASKS", "Protocol", "Task", "get_task"]
+__all__ = ["TASKS", "PUBLIC_TASKS", "Protocol", "Task", "get_task", "STUDY_DEPTHS",
+           "DEPTH_VARIANTS", "SENSITIVITY_KS", "SENSITIVITY_CS", "SENSITIVITY_VARIANTS",
+           "sensitivity_variant"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class Task:
     variants: tuple[str, ...]
     widths: tuple[int, ...] = (512, 256, 256)  # hidden dense widths (MLP)
     protocol: Protocol = field(default_factory=Protocol)
-    hidden: bool = False  # test-only tasks, not listed in help
+    hidden: bool = False  # test-only and `gaaf study` tasks, not listed in help
 
 
 _MLP_VARIANTS = ("base", "dropout", "gaaf")
@@ -60,6 +66,38 @@ _CNN_VARIANTS = ("base", "bn", "gaaf", "bn-gaaf")
 _CNN_PROTOCOL = Protocol(lr=0.01, weight_decay=5e-4, max_epochs=60, patience=10,
                          val_fraction=0.1, normalize="channel", init="kaiming-normal",
                          grad_clip=5.0)
+
+# `gaaf study` (experiments/study): the depth study's depths and variants ("gaaf-band" is
+# GAAF with the saturation band, convert(model, band=True); models.gaaf_settings reads the
+# parts of a variant name), and the sensitivity grid: K ("k1e2" = 1e2) with the default
+# gaussian c = 3, and c with the default K = 1e4 ("gaaf" itself is K = 1e4, c = 3), each
+# without and with the band.
+STUDY_DEPTHS = (3, 6, 10, 20)
+DEPTH_VARIANTS = ("base", "dropout", "gaaf", "gaaf-band")
+SENSITIVITY_KS = (1e2, 1e3, 1e4, 1e5, 1e6)
+SENSITIVITY_CS = (1.0, 3.0, 10.0)
+
+
+def _k_name(K: float) -> str:
+    return f"k{K:.0e}".replace("e+0", "e").replace("e+", "e")
+
+
+def sensitivity_variant(band: bool, K: float = 1e4, c: float = 3.0) -> str:
+    """The variant name of GAAF with ``K`` and gaussian ``c`` (one of them the default),
+    e.g. ``gaaf-k1e6``, ``gaaf-band-c10``, ``gaaf-band`` (K = 1e4, c = 3)."""
+    name = "gaaf-band" if band else "gaaf"
+    if K != 1e4:
+        name += f"-{_k_name(K)}"
+    if c != 3.0:
+        name += f"-c{c:g}"
+    return name
+
+
+SENSITIVITY_VARIANTS = ("base", *(
+    sensitivity_variant(band, K=K) for band in (False, True) for K in SENSITIVITY_KS), *(
+    sensitivity_variant(band, c=c) for band in (False, True) for c in SENSITIVITY_CS
+    if c != 3.0))
+_TINY = Protocol(lr=0.05, batch_size=32, max_epochs=3, patience=2, val_fraction=0.25)
 
 TASKS: dict[str, Task] = {
     t.name: t
@@ -81,9 +119,19 @@ TASKS: dict[str, Task] = {
         Task("fashion-cnn", "fashion-mnist", "svhn-cnn", (1, 28, 28), 10, _CNN_VARIANTS, (512, 256),
              replace(_CNN_PROTOCOL, val_fraction=1 / 6)),
         # synthetic random data, for tests
-        Task("tiny-mlp", "tiny", "mlp", (1, 4, 4), 4, _MLP_VARIANTS, (16, 16, 16),
-             Protocol(lr=0.05, batch_size=32, max_epochs=3, patience=2, val_fraction=0.25),
+        Task("tiny-mlp", "tiny", "mlp", (1, 4, 4), 4, _MLP_VARIANTS, (16, 16, 16), _TINY,
              hidden=True),
+        # gaaf study sensitivity: the MNIST MLP (784-512-256-256-10) with the K, c variants
+        Task("mnist-mlp-sens", "mnist", "mlp", (1, 28, 28), 10, SENSITIVITY_VARIANTS,
+             hidden=True),
+        Task("tiny-mlp-sens", "tiny", "mlp", (1, 4, 4), 4, SENSITIVITY_VARIANTS, (16, 16, 16),
+             _TINY, hidden=True),
+        # gaaf study depth: MNIST tanh MLPs, D hidden layers of 256, the MNIST protocol (the
+        # study sets its own max epochs and patience)
+        *(Task(f"mnist-deep{d}", "mnist", "mlp", (1, 28, 28), 10, DEPTH_VARIANTS, (256,) * d,
+               hidden=True) for d in STUDY_DEPTHS),
+        *(Task(f"tiny-deep{d}", "tiny", "mlp", (1, 4, 4), 4, DEPTH_VARIANTS, (16,) * d, _TINY,
+               hidden=True) for d in STUDY_DEPTHS),
     )
 }
 PUBLIC_TASKS = tuple(name for name, t in TASKS.items() if not t.hidden)

@@ -1,0 +1,192 @@
+"""What each study runs: its tasks, variants, seeds and protocol (``gaaf study``).
+
+The protocol values are chosen for wall time on the machine this was written on (2-core
+CPU, two worker processes of one torch thread each); the measurements behind them are in
+the comments. Every value ends up in each run's ``record.json`` (``config.protocol``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..models import gaaf_settings
+from ..tasks import (
+    DEPTH_VARIANTS,
+    SENSITIVITY_CS,
+    SENSITIVITY_KS,
+    STUDY_DEPTHS,
+    get_task,
+    sensitivity_variant,
+)
+
+__all__ = ["STUDIES", "Study", "StudyRun", "make_study", "variant_settings", "divergence",
+           "describe_variant", "fmt_K",
+           "DEPTH_EPOCHS", "DEPTH_PATIENCE", "SENSITIVITY_EPOCHS", "SENSITIVITY_PATIENCE",
+           "SEEDS", "QUICK_EPOCHS", "QUICK_TRAIN_LIMIT"]
+
+STUDIES = ("depth", "sensitivity")
+SEEDS = 3
+
+# Depth study. Measured on 2026-12-02 (AMD EPYC, 2 cores) with the harness and the
+# study's recorders: one torch thread per process, two processes side by side, 300
+# batches of 128 plus the full validation and test evaluation, scaled to the 391 batches
+# of an MNIST epoch. On a quiet machine:
+#   depth 3:  1.9-2.8 s per epoch, every variant;
+#   depth 20: base 8.7 s, dropout 11.7 s, gaaf 9.4 s, gaaf-band 10.1 s.
+# (While another user's compile jobs shared the CPUs: 15-26 s at depth 20, 1.5x-2.5x.)
+# Depths 6 and 10 lie in between (about linear in the layers: ~3.5 s, ~5.4 s), so one
+# epoch of every (variant, seed) over the four depths is 12 x ~21 s: ~126 s of wall time
+# with --jobs 2, plus 1-3 s per run (data, net statistics, worker start). 30 epochs:
+# ~64 min if every run goes the distance, less as runs stop early: a patience of 8 (about
+# a quarter of the epochs) stops a run that no longer improves, a diverged one within its
+# first ~9 epochs. Runs start deepest first, so the last to finish is a short one.
+DEPTH_EPOCHS = 30
+DEPTH_PATIENCE = 8
+
+# Sensitivity study: 45 runs (15 variants x 3 seeds) of 784-512-256-256-10. Measured as
+# above: 3.0-3.9 s per epoch, evaluation included, for every variant. 20 epochs on the
+# full training set: 45 x ~65 s / 2 = ~25 min with --jobs 2 (~28 min with 10% noise).
+# That is far from the paper's 80-170 epochs to converge (the table says so): a
+# comparison of K and c earlier in training. The full training set rather than a subset,
+# because the float32 effect depends on how large the net values have grown. Patience 5
+# (a quarter) stops runs that no longer improve or diverge.
+SENSITIVITY_EPOCHS = 20
+SENSITIVITY_PATIENCE = 5
+
+# --quick: a reduced grid, one seed, one epoch on the first 2000 training images (the
+# validation and test sets stay whole); under two minutes on the 2-core CPU.
+QUICK_EPOCHS = 1
+QUICK_TRAIN_LIMIT = 2000
+QUICK_DEPTHS = (3, 6)
+QUICK_KS = (1e2, 1e4, 1e6)
+QUICK_CS = (3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """One (task, variant, seed) of a study, with the coordinates it is reported at."""
+
+    task: str
+    variant: str
+    seed: int
+    depth: int  # hidden layers
+    K: float | None  # None for variants without GAAF
+    c: float | None
+    band: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.task}/{self.variant}/seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study's runs and protocol."""
+
+    name: str  # "depth" or "sensitivity"
+    title: str
+    runs: tuple[StudyRun, ...]
+    seeds: tuple[int, ...]
+    epochs: int
+    patience: int
+    train_limit: int | None
+    quick: bool
+    tiny: bool
+    Ks: tuple[float, ...]  # the K values of the sensitivity grid (float32 statistics)
+    cs: tuple[float, ...]
+
+
+def variant_settings(variant: str) -> tuple[float | None, float | None, bool]:
+    """(K, gaussian c, band) of a variant (K and c None without GAAF); the defaults of the
+    tanh GAAF are K = 1e4 and c = 3."""
+    settings = gaaf_settings(variant)
+    if settings is None:
+        return None, None, False
+    c = settings.get("shape_params", {}).get("c", 3.0)
+    return settings.get("K", 1e4), c, bool(settings.get("band", False))
+
+
+def _run(task: str, variant: str, seed: int) -> StudyRun:
+    K, c, band = variant_settings(variant)
+    return StudyRun(task, variant, seed, len(get_task(task).widths), K, c, band)
+
+
+def _seeds(seeds: int | None, quick: bool) -> tuple[int, ...]:
+    return tuple(range(seeds if seeds is not None else (1 if quick else SEEDS)))
+
+
+def make_study(name: str, *, quick: bool = False, seeds: int | None = None,
+               tiny: bool = False) -> Study:
+    """The study called ``name`` (``ValueError`` otherwise). ``tiny`` swaps MNIST for the
+    synthetic data of the tests (tasks ``tiny-deep<D>``, ``tiny-mlp-sens``)."""
+    if name not in STUDIES:
+        raise ValueError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    seed_list = _seeds(seeds, quick)
+    prefix = "tiny" if tiny else "mnist"
+    if name == "depth":
+        depths = QUICK_DEPTHS if quick else STUDY_DEPTHS
+        # Deepest first: the longest runs start first, so the last one to finish is short.
+        runs = tuple(_run(f"{prefix}-deep{d}", v, s) for d in sorted(depths, reverse=True)
+                     for s in seed_list for v in DEPTH_VARIANTS)
+        title = (f"Depth study: tanh MLPs of {', '.join(map(str, depths))} hidden layers of "
+                 f"{get_task(f'{prefix}-deep{depths[0]}').widths[0]}")
+        epochs, patience, Ks, cs = DEPTH_EPOCHS, DEPTH_PATIENCE, (1e4,), (3.0,)
+    else:
+        Ks = QUICK_KS if quick else SENSITIVITY_KS
+        cs = QUICK_CS if quick else SENSITIVITY_CS
+        variants = ["base"]
+        for band in (False, True):
+            variants += [sensitivity_variant(band, K=K) for K in Ks]
+            variants += [sensitivity_variant(band, c=c) for c in cs if c != 3.0]
+        task = f"{prefix}-mlp-sens"
+        runs = tuple(_run(task, v, s) for s in seed_list for v in variants)
+        widths = "-".join(map(str, get_task(task).widths))
+        title = f"Sensitivity study: K and c of GAAF on the MLP {widths}, tanh"
+        epochs, patience = SENSITIVITY_EPOCHS, SENSITIVITY_PATIENCE
+    train_limit = None
+    if quick:
+        epochs, patience, train_limit = QUICK_EPOCHS, QUICK_EPOCHS, QUICK_TRAIN_LIMIT
+    if tiny:
+        # The tiny tasks' own short protocol (a few batches per epoch).
+        epochs = min(epochs, get_task(runs[0].task).protocol.max_epochs)
+        patience = min(patience, epochs)
+        train_limit = None
+    return Study(name, title, runs, seed_list, epochs, patience, train_limit, quick, tiny,
+                 tuple(Ks), tuple(cs))
+
+
+def describe_variant(variant: str) -> str:
+    """A variant in words, for the tables."""
+    K, c, band = variant_settings(variant)
+    if variant == "base":
+        return "tanh"
+    if variant == "dropout":
+        return "tanh, dropout p = 0.5 after every hidden layer"
+    text = f"GAAF tanh, gaussian shape c = {c:g}, K = {fmt_K(K)}"
+    if band:
+        text += ", band: s(x) (1 - tanh'(x)/m), m = sup |tanh'| = 1"
+    return text
+
+
+def fmt_K(K: float) -> str:
+    """``1e+06`` as ``1e6``; other values as ``%g``."""
+    text = f"{K:g}"
+    return text.replace("e+0", "e").replace("e+", "e") if "e" in text else text
+
+
+def divergence(rec: dict) -> str:
+    """Why a finished run counts as diverged ("" if it does not): a non-finite training or
+    validation loss in some epoch, or a test accuracy (converged epoch) below twice the
+    chance level (20% on 10 classes)."""
+    for h in rec.get("epochs", []):
+        for key in ("train_loss", "val_loss"):
+            if not math.isfinite(h[key]):
+                return f"{key} {h[key]} in epoch {h['epoch']}"
+    chance = 100.0 / get_task(rec["task"]).num_classes
+    acc = rec["final"]["test_acc"]
+    if not acc >= 2 * chance:
+        return f"test accuracy {acc:.2f}% < {2 * chance:g}% (2x chance)"
+    return ""
