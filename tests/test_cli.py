@@ -25,11 +25,20 @@ def test_verify_prints_a_table_and_exits_0():
     done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split()[:4] == ["backend", "activation", "shape", "dtype"]
+    assert lines[0].split()[:5] == ["backend", "activation", "shape", "band", "dtype"]
     rows = [line for line in lines if line.startswith(("triton ", "torch "))]
-    assert len(rows) == 2 * 5 * 2  # backends x shapes x dtypes
+    assert len(rows) == 2 * 5 * 2 * 2  # backends x shapes x dtypes x (band off, on)
+    assert sorted({row.split()[3] for row in rows}) == ["no", "yes"]
     assert all(row.rstrip().endswith("ok") for row in rows)
-    assert "20 passed, 0 failed" in done.stdout
+    assert "40 passed, 0 failed" in done.stdout
+
+
+def test_verify_band_on_names_the_activations_without_a_band():
+    done = gaaf("verify", "--activation", "relu_squared", "--shape", "none",
+                "--dtypes", "float64", "--band", "on")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no saturation band (band=True is refused) for: relu_squared" in done.stdout
+    assert "0 passed, 0 failed" in done.stdout
 
 
 def test_verify_switches_to_the_interpreter_without_a_gpu():

@@ -162,7 +162,7 @@ def describe_variant(variant: str) -> str:
     """A variant in words, for the tables."""
     K, c, band = variant_settings(variant)
     if variant == "base":
-        return "tanh"
+        return "plain tanh"
     if variant == "dropout":
         return "tanh, dropout p = 0.5 after every hidden layer"
     text = f"GAAF tanh, gaussian shape c = {c:g}, K = {fmt_K(K)}"
