@@ -32,7 +32,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", help="mnist-mlp, fashion-mlp, cifar10-vgg, cifar100-vgg, svhn-cnn "
                                 "or fashion-cnn")
     p.add_argument("--variant", default="base",
-                   help="base, dropout, gaaf (MLP tasks); base, bn, gaaf, bn-gaaf (CNN tasks)")
+                   help="base, dropout, gaaf, gaaf-band (MLP tasks); base, bn, gaaf, bn-gaaf, "
+                        "gaaf-band, bn-gaaf-band (CNN tasks); -band: the saturation band")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None,
                    help="maximum epochs (default: the task's protocol)")
@@ -46,6 +47,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-limit", type=int, default=None,
                    help="use only the first N training examples (quick runs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-grad-clip", action="store_true",
+                   help="turn off the protocol's gradient clipping (the CNN tasks clip at 5)")
     add_recording_arguments(p)
 
 
@@ -135,7 +138,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--tasks", default=None,
                    help="comma-separated tasks (default: the paper's; e.g. fashion-cnn)")
     r.add_argument("--variants", default=None,
-                   help="comma-separated variants to run (default: all of each task's)")
+                   help="comma-separated variants to run (default: each task's paper "
+                        "variants; gaaf-band and bn-gaaf-band run only when named)")
     r.add_argument("--epochs", type=int, default=None, help="override max epochs")
     r.add_argument("--patience", type=int, default=None, help="override the patience")
     r.add_argument("--train-limit", type=int, default=None,
@@ -149,6 +153,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
                    help="torch CPU threads (default: torch's; 1 with --quick)")
     r.add_argument("--no-fetch", action="store_true", help="do not fetch MNIST if missing")
     r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--no-grad-clip", action="store_true",
+                   help="turn off the protocol's gradient clipping (the CNN tasks clip at 5)")
     r.set_defaults(func=cmd_reproduce)
 
     d = subparsers.add_parser("data", help="fetch or verify datasets")
@@ -168,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = RunConfig(task=args.task, variant=args.variant, seed=args.seed,
                         epochs=args.epochs, patience=args.patience, device=args.device,
                         out=args.out, data_dir=args.data_dir, threads=args.threads,
-                        train_limit=args.train_limit, progress=not args.no_progress)
+                        train_limit=args.train_limit, progress=not args.no_progress,
+                        no_grad_clip=args.no_grad_clip)
         callbacks = recording_callbacks(args, cfg)
         try:
             record = train(cfg, callbacks=callbacks)
@@ -200,7 +207,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                          device=args.device, out=args.out,
                          results_dir=args.results_dir, data_dir=args.data_dir,
                          threads=args.threads, fetch=not args.no_fetch,
-                         progress=not args.no_progress, train_limit=args.train_limit)
+                         progress=not args.no_progress, train_limit=args.train_limit,
+                         no_grad_clip=args.no_grad_clip)
     except HarnessError as exc:
         return _error(str(exc))
     except (DatasetNotFoundError, DatasetFetchError) as exc:

@@ -106,9 +106,9 @@ def build_model(task: str | Task, variant: str, *, init: bool = True) -> nn.Modu
     """The model of ``task`` (a name or :class:`Task`) in ``variant``, initialized per the
     task's protocol (the caller seeds ``torch``'s RNG first for reproducible weights)."""
     spec = get_task(task) if isinstance(task, str) else task
-    if variant not in spec.variants:
+    if variant not in spec.all_variants:
         raise KeyError(f"unknown variant {variant!r} for {spec.name}; "
-                       f"choose from {', '.join(spec.variants)}")
+                       f"choose from {', '.join(spec.all_variants)}")
     parts = set(variant.split("-"))
     if spec.arch == "mlp":
         model = _mlp(spec, dropout="dropout" in parts)

@@ -21,7 +21,8 @@ TABLES: dict[str, dict[str, Any]] = {
                "quick_limit": 5000, "title": "Table 5: CNNs (VGG16-like, SVHN CNN), ReLU"},
 }
 ROW_NAMES = {"base": "Base Model", "dropout": "+Dropout", "gaaf": "+GAAF", "bn": "+Batch Norm (BN)",
-             "bn-gaaf": "+BN +GAAF"}
+             "bn-gaaf": "+BN +GAAF", "gaaf-band": "+GAAF (band)",
+             "bn-gaaf-band": "+BN +GAAF (band)"}
 #: The paper's numbers: (test accuracy %, its std or None, epochs, their std or None).
 PAPER: dict[str, dict[str, tuple]] = {
     "mnist-mlp": {"base": (98.23, 0.075, 82, 16.6), "dropout": (98.40, 0.034, 169, 9.7),
@@ -50,7 +51,11 @@ def _paper(task: str, variant: str, what: str) -> str:
 
 
 def _variants(task: str, only: list[str] | None) -> list[str]:
-    return [v for v in get_task(task).variants if only is None or v in only]
+    """The task's default variants, or those of ``only`` among all it allows."""
+    spec = get_task(task)
+    if only is None:
+        return list(spec.variants)
+    return [v for v in spec.all_variants if v in only]
 
 
 def collect(out: str | Path, tasks: list[str], seeds: list[int],
@@ -173,11 +178,13 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
               out: str | Path | None = None, results_dir: str | Path = "results",
               data_dir: str | Path | None = None, threads: int | None = None,
               fetch: bool = True, progress: bool = True,
-              train_limit: int | None = None) -> int:
+              train_limit: int | None = None, no_grad_clip: bool = False) -> int:
     """Run (or skip) every (seed, task, variant); write the table and the curves.
 
     ``variants`` restricts the runs to those variants (each must exist in every task);
-    the table then reports only them.
+    the table then reports only them. Without it the task's default variants run (not
+    the band's, which run only when named). ``no_grad_clip`` turns the protocol's
+    gradient clipping off (the CNN tasks clip at 5).
     """
     from .data import DatasetNotFoundError, ensure_mnist
     from .train import HarnessError, RunConfig, train
@@ -193,10 +200,10 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
             task = get_task(name)
         except KeyError as exc:
             raise HarnessError(exc.args[0]) from None
-        unknown = [v for v in variants or () if v not in task.variants]
+        unknown = [v for v in variants or () if v not in task.all_variants]
         if unknown:
             raise HarnessError(f"unknown variant {unknown[0]!r} for {name}; choose from "
-                               f"{', '.join(task.variants)}")
+                               f"{', '.join(task.all_variants)}")
     seed_list = list(range(seeds if seeds is not None else (1 if quick else 5)))
     if quick:
         epochs = spec["quick_epochs"] if epochs is None else epochs
@@ -208,10 +215,11 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
     # Every run's configuration is made, and so validated, before anything runs.
     runs = [RunConfig(task=name, variant=variant, seed=seed, epochs=epochs, patience=patience,
                       device=device, out=out, data_dir=data_dir, threads=threads,
-                      train_limit=train_limit, progress=progress)
+                      train_limit=train_limit, progress=progress, no_grad_clip=no_grad_clip)
             for seed in seed_list for name in task_names for variant in _variants(name, variants)]
     stem = table if tasks is None else f"{table}-{'-'.join(task_names)}"
     stem += f"-{'-'.join(variants)}" if variants else ""
+    stem += "-noclip" if no_grad_clip else ""
     stem += "-quick" if quick else ""
     if fetch and any(get_task(t).dataset == "mnist" for t in task_names):
         ensure_mnist(data_dir)

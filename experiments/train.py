@@ -50,7 +50,8 @@ def resolve_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What to run. ``epochs`` and ``patience`` override the protocol's values.
+    """What to run. ``epochs`` and ``patience`` override the protocol's values, and
+    ``no_grad_clip`` turns its gradient clipping off.
 
     Validated once, when it is made (:class:`HarnessError` for an unknown task, variant or
     device, or a number out of range); ``spec`` and ``protocol`` are then the task and the
@@ -68,6 +69,7 @@ class RunConfig:
     threads: int | None = None
     train_limit: int | None = None
     progress: bool = True
+    no_grad_clip: bool = False
     spec: Task = field(init=False, repr=False, compare=False)
     protocol: Protocol = field(init=False, repr=False, compare=False)
 
@@ -76,9 +78,9 @@ class RunConfig:
             spec = get_task(self.task)
         except KeyError as exc:
             raise HarnessError(exc.args[0]) from None
-        if self.variant not in spec.variants:
+        if self.variant not in spec.all_variants:
             raise HarnessError(f"unknown variant {self.variant!r} for {spec.name}; "
-                               f"choose from {', '.join(spec.variants)}")
+                               f"choose from {', '.join(spec.all_variants)}")
         for value, low, what in ((self.epochs, 1, "--epochs must be a positive integer"),
                                  (self.patience, 1, "--patience must be a positive integer"),
                                  (self.seed, 0, "--seed must be >= 0"),
@@ -92,6 +94,8 @@ class RunConfig:
             protocol = replace(protocol, max_epochs=self.epochs)
         if self.patience is not None:
             protocol = replace(protocol, patience=self.patience)
+        if self.no_grad_clip:
+            protocol = replace(protocol, grad_clip=None)
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "protocol", protocol)
 

@@ -46,3 +46,36 @@ def test_variants_and_patience_restrict_the_runs_and_the_table(tmp_path):
     assert fin["epochs_run"] == min(3, fin["converged_epoch"] + 1)
     table = (res / "table4-tiny-mlp-dropout.md").read_text()
     assert "| +Dropout | tanh |" in table and "Base Model" not in table and "+GAAF" not in table
+
+
+def test_band_variant_runs_only_when_named_and_reports_its_row(tmp_path):
+    import pytest
+
+    from gaaf_kernels.experiments.models import build_model
+    from gaaf_kernels.experiments.train import HarnessError
+
+    out, res = tmp_path / "runs", tmp_path / "results"
+    assert reproduce("table4", seeds=1, tasks=["tiny-mlp"], variants=["gaaf-band"], epochs=1,
+                     out=out, results_dir=res, threads=1, progress=False) == 0
+    assert [d.name for d in (out / "tiny-mlp").iterdir()] == ["gaaf-band"]
+    table = (res / "table4-tiny-mlp-gaaf-band.md").read_text()
+    assert "| +GAAF (band) | GAAF |" in table
+    gaafs = [m for m in build_model("tiny-mlp", "gaaf-band").modules()
+             if type(m).__name__ == "GAAF"]
+    assert gaafs and all(m.config.band for m in gaafs)
+    with pytest.raises(HarnessError, match="choose from base, dropout, gaaf, gaaf-band"):
+        reproduce("table4", tasks=["tiny-mlp"], variants=["gaaf-bnad"], out=out,
+                  results_dir=res, progress=False)
+
+
+def test_no_grad_clip_is_recorded_in_the_protocol(tmp_path):
+    from gaaf_kernels.experiments.train import RunConfig
+
+    assert RunConfig(task="fashion-cnn", variant="gaaf").protocol.grad_clip == 5.0
+    cfg = RunConfig(task="fashion-cnn", variant="bn-gaaf-band", no_grad_clip=True)
+    assert cfg.protocol.grad_clip is None and "grad_clip" not in cfg.protocol.to_dict()
+    out = tmp_path / "runs"
+    assert reproduce("table4", seeds=1, tasks=["tiny-mlp"], variants=["gaaf"], epochs=1,
+                     out=out, results_dir=tmp_path, threads=1, progress=False,
+                     no_grad_clip=True) == 0
+    assert (tmp_path / "table4-tiny-mlp-gaaf-noclip.md").exists()
