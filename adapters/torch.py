@@ -65,27 +65,28 @@ def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str,
 
 @torch.library.custom_op("gaaf_kernels::forward", mutates_args=())
 def _forward_op(x: Tensor, activation: str, shape: str, K: float,
-                activation_params: list[float], shape_params: list[float], band: bool,
-                backend: str) -> Tensor:
+                activation_params: list[float], shape_params: list[float],
+                backend: str, band: bool = False) -> Tensor:
     cfg = _config(activation, shape, K, activation_params, shape_params, band)
     return _run_forward(x, cfg, backend)
 
 
 @_forward_op.register_fake
-def _(x, activation, shape, K, activation_params, shape_params, band, backend):
+def _(x, activation, shape, K, activation_params, shape_params, backend, band=False):
     return torch.empty_like(x)
 
 
 @torch.library.custom_op("gaaf_kernels::backward", mutates_args=())
 def _backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K: float,
-                 activation_params: list[float], shape_params: list[float], band: bool,
-                 backend: str) -> Tensor:
+                 activation_params: list[float], shape_params: list[float],
+                 backend: str, band: bool = False) -> Tensor:
     cfg = _config(activation, shape, K, activation_params, shape_params, band)
     return _run_backward(x, grad_output, cfg, backend)
 
 
 @_backward_op.register_fake
-def _(x, grad_output, activation, shape, K, activation_params, shape_params, band, backend):
+def _(x, grad_output, activation, shape, K, activation_params, shape_params, backend,
+      band=False):
     return torch.empty_like(x)
 
 
@@ -189,7 +190,7 @@ def _check_tensor(x, name: str = "x") -> None:
 
 def _op_args(cfg: Resolved, backend: str) -> tuple:
     return (cfg.activation.name, cfg.shape.name, cfg.K, list(cfg.activation_params),
-            list(cfg.shape_params), cfg.band, backend)
+            list(cfg.shape_params), backend, cfg.band)
 
 
 def gaaf(

@@ -21,7 +21,13 @@ from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
-from gaaf_kernels.reference.formulas import band, band_derivative, sawtooth
+from gaaf_kernels.reference.formulas import (
+    band,
+    band_derivative,
+    gaaf_gradient,
+    gaaf_value,
+    sawtooth,
+)
 
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
@@ -66,11 +72,10 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-# GAAF's combination and NaN rule are formulas.gaaf_value / gaaf_gradient, written here
-# with the NaN test as |x| >= 0: their x != x has two float operands, and under
-# torch.compile the partitioner saved that bool mask for the backward beside x (16 MB
-# more per 2^24 elements, and a forward with autograd 2.8x slower than without).
-# tests/test_compile_fusion.py checks that both agree bit for bit.
+# GAAF's combination and NaN rule are formulas.gaaf_value / gaaf_gradient, called with
+# the namespace above: its NaN test is ~(|x| >= 0), one operand. x != x has two, and
+# under torch.compile the partitioner saved that bool mask for the backward beside x
+# (16 MB more per 2^24 elements, and a forward with autograd 2.8x slower than without).
 
 
 def forward_values(x, act_value, shape_value, k, ap, sp, act_derivative=None, inv_m=None):
@@ -81,8 +86,8 @@ def forward_values(x, act_value, shape_value, k, ap, sp, act_derivative=None, in
     s = shape_value(TORCH, xc, *sp)
     if act_derivative is not None:
         s = band(TORCH, s, act_derivative(TORCH, xc, *ap), inv_m)
-    y = act_value(TORCH, xc, *ap) + sawtooth(TORCH, xc, k) * s
-    return torch.where(_is_number(xc), y, xc).to(x.dtype)
+    return gaaf_value(TORCH, xc, act_value(TORCH, xc, *ap), sawtooth(TORCH, xc, k),
+                      s).to(x.dtype)
 
 
 def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp,
@@ -95,8 +100,8 @@ def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap,
     if act_second is not None:
         d2phi = act_second(TORCH, xc, *ap)
         s, ds = band(TORCH, s, dphi, inv_m), band_derivative(TORCH, s, ds, dphi, d2phi, inv_m)
-    local = dphi + s + sawtooth(TORCH, xc, k) * ds
-    return torch.where(_is_number(xc), dy.to(xc.dtype) * local, xc).to(x.dtype)
+    return gaaf_gradient(TORCH, xc, dy.to(xc.dtype), dphi, s, sawtooth(TORCH, xc, k),
+                         ds).to(x.dtype)
 
 
 def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):
@@ -272,7 +277,8 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
         return torch.empty_like(x)
     if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_forward, x, cfg=cfg), torch.empty_like(x))
-    key = ("forward", cfg.activation, cfg.shape, cfg.band, x.dtype, x.device)
+    key = ("forward-band" if cfg.band else "forward", cfg.activation, cfg.shape, x.dtype,
+           x.device)
     constants = (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
                  len(cfg.shape_params), cfg.activation.derivative if cfg.band else None)
     scalars = _scalars(cfg, x.device)
@@ -290,7 +296,8 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     if numpy_only(cfg):
         return in_layout_of(_via_reference(reference_backward, x, grad_output, cfg=cfg),
                             torch.empty_like(x))
-    key = ("backward", cfg.activation, cfg.shape, cfg.band, x.dtype, x.device)
+    key = ("backward-band" if cfg.band else "backward", cfg.activation, cfg.shape, x.dtype,
+           x.device)
     constants = (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
                  len(cfg.activation_params), len(cfg.shape_params),
                  cfg.activation.second_derivative if cfg.band else None)

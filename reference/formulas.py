@@ -54,14 +54,16 @@ def sawtooth(xp, x, K):
 def gaaf_value(xp, x, phi, g, s):
     """GAAF's forward from its parts: phi + g*s, and NaN wherever x is NaN.
 
-    ``x != x`` is the NaN test: NumPy and PyTorch agree, and Inductor vectorizes it.
+    The one definition of the combination and the NaN rule: the reference and the
+    PyTorch composite both call it. ``xp.isnan`` is the namespace's NaN test (the
+    composite's is written with one operand, for torch.compile's partitioner).
     """
-    return xp.where(x != x, x, phi + g * s)
+    return xp.where(xp.isnan(x), x, phi + g * s)
 
 
 def gaaf_gradient(xp, x, grad_output, dphi, s, g, ds):
     """GAAF's backward from its parts: dL/dy * (phi' + s + g*s'), NaN wherever x is NaN."""
-    return xp.where(x != x, x, grad_output * (dphi + s + g * ds))
+    return xp.where(xp.isnan(x), x, grad_output * (dphi + s + g * ds))
 
 
 def band(xp, s, dphi, inv_m):

@@ -11,6 +11,8 @@ custom ops stay in the graph.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -100,8 +102,8 @@ def test_the_backward_keeps_only_x(activation, params):
 
 
 def test_combination_and_nan_rule_are_the_references():
-    """The composite writes formulas.gaaf_value / gaaf_gradient with a one-operand NaN
-    test (adapters/torch_composite.py); both give the same bits."""
+    """The composite calls formulas.gaaf_value / gaaf_gradient with its own namespace
+    (one-operand NaN test); the reference's NumPy namespace gives the same bits."""
     from gaaf_kernels.adapters import torch_composite as composite
     from gaaf_kernels.reference import formulas
 
@@ -112,10 +114,13 @@ def test_combination_and_nan_rule_are_the_references():
         ap = [torch.tensor(v, dtype=dtype) for v in cfg.activation_params]
         sp = [torch.tensor(v, dtype=dtype) for v in cfg.shape_params]
         dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(2), dtype=dtype)
-        t = composite.TORCH
+        # the same formulas with torch's own NaN test in place of the one-operand one
+        t = SimpleNamespace(**vars(composite.TORCH))
+        t.isnan = torch.isnan
         phi, dphi = cfg.activation.value(t, x, *ap), cfg.activation.derivative(t, x, *ap)
         s, ds = cfg.shape.value(t, x, *sp), cfg.shape.derivative(t, x, *sp)
         g = formulas.sawtooth(t, x, k)
+        assert torch.isnan(x).any()  # the NaN rule is exercised
         torch.testing.assert_close(
             composite.forward_values(x, cfg.activation.value, cfg.shape.value, k, ap, sp),
             formulas.gaaf_value(t, x, phi, g, s), rtol=0, atol=0, equal_nan=True)
