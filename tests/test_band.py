@@ -275,3 +275,16 @@ def test_user_activation_without_band_parts_is_refused():
         gk.register_activation("band_test_half", triton_value=ident, triton_derivative=one,
                                numpy_value=lambda x: x, numpy_derivative=lambda x: x * 0 + 1,
                                derivative_bound=lambda: 1.0)
+
+
+def test_convert_with_band_leaves_an_activation_without_one_and_says_why():
+    from torch import nn
+
+    from gaaf_kernels.adapters.torch import convert
+
+    transformers = pytest.importorskip("transformers.activations")
+    model = nn.Sequential(nn.Linear(2, 2), transformers.ReLUSquaredActivation(), nn.Tanh())
+    model, report = convert(model, band=True, report=True)
+    assert type(model[1]).__name__ == "ReLUSquaredActivation"
+    assert type(model[2]).__name__ == "GAAF" and model[2].config.band
+    assert "band=True needs a bounded derivative" in report.summary()
