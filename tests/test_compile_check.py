@@ -54,7 +54,9 @@ def band_results(tmp_path_factory):
 
 def test_band_specializations_compile_without_spills_and_with_wide_loads(band_results):
     assert band_results and all(r.band for r in band_results)
-    assert {r.activation for r in band_results} == set(gk.reference.band_activations())
+    # the built-ins with a band (other test modules may have registered more in this one)
+    assert {r.activation for r in band_results} == {
+        a for a in BUILTIN_ACTIVATIONS if a in gk.reference.band_activations()}
     assert {r.dtype for r in band_results} == {"float16", "bfloat16", "float32", "float64"}
     bad = [r for r in band_results if not r.ok]
     assert not bad, bad[:5]
