@@ -98,7 +98,8 @@ def _report_bandless(names: list[str], bands: tuple[bool, ...]) -> None:
     """Name the activations that the band cases left out (no phi'' or unbounded phi')."""
     from gaaf_kernels.reference import band_activations
 
-    left_out = [name for name in names if name not in band_activations()]
+    with_band = set(band_activations())
+    left_out = [name for name in names if name not in with_band]
     if True in bands and left_out:
         print(f"\nno saturation band (band=True is refused) for: {', '.join(left_out)}")
 
@@ -121,8 +122,8 @@ def _verify_compile(args: argparse.Namespace, names: list[str]) -> int:
     if True in BAND_CHOICES[args.band]:
         from gaaf_kernels.reference import band_activations
 
-        band_pairs = [(a, s) for a, s in cc.default_pairs(args.activation)
-                      if a in band_activations()]
+        with_band = set(band_activations())
+        band_pairs = [(a, s) for a, s in pairs if a in with_band]
         if args.band == "on":
             pairs = []
     results = cc.sweep(targets, pairs, progress=_progress("compile"), band_pairs=band_pairs)

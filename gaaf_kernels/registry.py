@@ -96,10 +96,17 @@ def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_valu
     builtin = _ref.BUILTIN_ACTIVATIONS if kind == "activation" else _ref.BUILTIN_SHAPES
     if name in builtin:
         raise ValueError(f"{name!r} is a built-in {kind} and cannot be replaced")
-    for label, fn in [("triton_value", triton_value), ("triton_derivative", triton_derivative)]:
+    _check_functions(triton={"triton_value": triton_value,
+                             "triton_derivative": triton_derivative},
+                     plain={"numpy_value": numpy_value, "numpy_derivative": numpy_derivative})
+
+
+def _check_functions(triton: Mapping[str, Callable], plain: Mapping[str, Callable]) -> None:
+    """TypeError naming the argument that is not a @triton.jit function / not callable."""
+    for label, fn in triton.items():
         if not hasattr(fn, "cache_key") and not hasattr(fn, "fn"):
             raise TypeError(f"{label} must be a @triton.jit function, got {fn!r}")
-    for label, fn in [("numpy_value", numpy_value), ("numpy_derivative", numpy_derivative)]:
+    for label, fn in plain.items():
         if not callable(fn):
             raise TypeError(f"{label} must be callable, got {fn!r}")
 
@@ -146,8 +153,9 @@ def register_activation(
         if any(part is None for part in band_parts):
             raise TypeError("band support needs triton_second_derivative, "
                             "numpy_second_derivative and derivative_bound together")
-        _check_new("activation", name, triton_second_derivative, triton_second_derivative,
-                   numpy_second_derivative, derivative_bound)
+        _check_functions(triton={"triton_second_derivative": triton_second_derivative},
+                         plain={"numpy_second_derivative": numpy_second_derivative,
+                                "derivative_bound": derivative_bound})
     spec = _ref.FunctionSpec(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,

@@ -271,6 +271,12 @@ def test_user_activation_without_band_parts_is_refused():
                            numpy_value=lambda x: x, numpy_derivative=lambda x: x * 0 + 1)
     with pytest.raises(ValueError, match="needs its second derivative.*band_test_plain"):
         ref.resolve("band_test_plain", band=True)
+    with pytest.raises(TypeError, match="triton_second_derivative must be a @triton.jit"):
+        gk.register_activation("band_test_half", triton_value=ident, triton_derivative=one,
+                               numpy_value=lambda x: x, numpy_derivative=lambda x: x * 0 + 1,
+                               triton_second_derivative=lambda x: x,
+                               numpy_second_derivative=lambda x: x * 0,
+                               derivative_bound=lambda: 1.0)
     with pytest.raises(TypeError, match="together"):
         gk.register_activation("band_test_half", triton_value=ident, triton_derivative=one,
                                numpy_value=lambda x: x, numpy_derivative=lambda x: x * 0 + 1,
