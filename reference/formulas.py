@@ -66,6 +66,15 @@ def gaaf_gradient(xp, x, grad_output, dphi, s, g, ds):
     return xp.where(xp.isnan(x), x, grad_output * (dphi + s + g * ds))
 
 
+def gaaf_second(xp, x, grad_output, d2phi, ds, g, d2s):
+    """The derivative of the backward in x: dL/dy * (phi'' + 2 s' + g*s''), a.e.
+
+    (d/dx of phi' + s + g s', with g' = 1 between the sawtooth's jumps.) NaN wherever x
+    is NaN, as the two passes above.
+    """
+    return xp.where(xp.isnan(x), x, grad_output * (d2phi + 2.0 * ds + g * d2s))
+
+
 def band(xp, s, dphi, inv_m):
     """The saturation band: s_band = s * (1 - phi' * (1/m)), m = sup |phi'|.
 
@@ -349,12 +358,21 @@ def gaussian_derivative(xp, x, c):
     return safe_mul(xp, -2.0 * x / c, xp.exp(-(x * x) / c))
 
 
+def gaussian_second_derivative(xp, x, c):
+    # (4 x^2 / c^2 - 2 / c) exp(-x^2 / c): inf * 0 at +-inf and where x^2 overflows is 0
+    return safe_mul(xp, (4.0 / (c * c)) * (x * x) - 2.0 / c, xp.exp(-(x * x) / c))
+
+
 def laplace(xp, x, c):
     return xp.exp(-xp.abs(x) / c)
 
 
 def laplace_derivative(xp, x, c):
     return -xp.sign(x) / c * xp.exp(-xp.abs(x) / c)  # 0 at the kink x = 0
+
+
+def laplace_second_derivative(xp, x, c):
+    return xp.exp(-xp.abs(x) / c) / (c * c)  # a.e.: s' jumps at the kink x = 0
 
 
 def shifted_sigmoid(xp, x, shift, slope):
@@ -365,6 +383,10 @@ def shifted_sigmoid_derivative(xp, x, shift, slope):
     return slope * sigmoid_derivative(xp, safe_mul(xp, x + shift, slope))
 
 
+def shifted_sigmoid_second_derivative(xp, x, shift, slope):
+    return (slope * slope) * sigmoid_second_derivative(xp, safe_mul(xp, x + shift, slope))
+
+
 def constant(xp, x, value):
     return xp.zeros_like(x) + value
 
@@ -373,9 +395,17 @@ def constant_derivative(xp, x, value):
     return xp.zeros_like(x)
 
 
+def constant_second_derivative(xp, x, value):
+    return xp.zeros_like(x)
+
+
 def none(xp, x):
     return xp.zeros_like(x)
 
 
 def none_derivative(xp, x):
+    return xp.zeros_like(x)
+
+
+def none_second_derivative(xp, x):
     return xp.zeros_like(x)

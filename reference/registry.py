@@ -36,10 +36,16 @@ class FunctionSpec:
     array_generic: bool = True
     # Called with {name: value}; raises ValueError for values outside the domain.
     validate: Callable[[dict[str, float]], None] | None = field(default=None, compare=False)
-    # The saturation band (activations only): phi'' with the signature of ``derivative``,
-    # and m = sup |phi'| as a function of the parameter values in order.
+    # phi'' or s'' with the signature of ``derivative`` (double backward needs it), and
+    # for the saturation band (activations only) m = sup |phi'| as a function of the
+    # parameter values in order.
     second_derivative: Callable | None = None
     derivative_bound: Callable[..., float] | None = field(default=None, compare=False)
+
+    def __reduce__(self):
+        # By name: a spec holds functions (validators, user lambdas) that need not
+        # pickle, and the registry of the loading process is the one that counts.
+        return (registered, (self.kind, self.name))
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -108,6 +114,18 @@ def add_shape(spec: FunctionSpec) -> FunctionSpec:
     _SHAPES[spec.name] = spec
     _generation[0] += 1
     return spec
+
+
+def registered(kind: str, name: str) -> FunctionSpec:
+    """The registered activation or shape ``name`` (how specs unpickle)."""
+    store = _ACTIVATIONS if kind == "activation" else _SHAPES
+    try:
+        return store[name]
+    except KeyError:
+        raise ValueError(
+            f"{kind} {name!r} is not registered in this process; register it (import the "
+            f"module that registers it) before loading a model or config that uses it"
+        ) from None
 
 
 def activation_names() -> list[str]:
