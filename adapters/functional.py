@@ -271,20 +271,37 @@ _FORWARD_CODE = _wrap(lambda self: None).__code__
 _SUBCLASSES: dict[type, type] = {}
 
 
+def _reduce_ex(self, protocol):
+    # The subclass has the name of the class it wraps, so pickle would find that class
+    # instead: rebuild the subclass from the original class on load.
+    return (_new_functional, (type(self).__mro__[1],), self.__dict__.copy())
+
+
+def _new_functional(cls: type) -> nn.Module:
+    """An empty instance of ``cls``'s functional subclass (``__setstate__`` fills it)."""
+    return object.__new__(functional_subclass(cls))
+
+
+def functional_subclass(cls: type) -> type:
+    """``cls`` with a ``forward`` that enters the mode, made once per class."""
+    sub = _SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
+                                          "__reduce_ex__": _reduce_ex,
+                                          "__module__": cls.__module__,
+                                          "__qualname__": cls.__qualname__})
+        _SUBCLASSES[cls] = sub
+    return sub
+
+
 def install(model: nn.Module, scope: FunctionalScope) -> None:
     """Enter ``GAAFFunctionMode(scope)`` around every call of ``model.forward``.
 
     The model's class becomes a subclass of the same name whose ``forward`` enters the
-    mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it).
+    mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it, and
+    ``pickle``/``torch.save`` through its ``__reduce_ex__``).
     """
     if isinstance(getattr(model, "_gaaf_functional", None), FunctionalScope):
         raise ValueError("the model was already converted with functional=True")
-    cls = type(model)
-    sub = _SUBCLASSES.get(cls)
-    if sub is None:
-        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
-                                          "__module__": cls.__module__,
-                                          "__qualname__": cls.__qualname__})
-        _SUBCLASSES[cls] = sub
     model._gaaf_functional = scope
-    model.__class__ = sub
+    model.__class__ = functional_subclass(type(model))
