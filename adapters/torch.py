@@ -266,6 +266,8 @@ class _Second(torch.autograd.Function):
 def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
     """``requested``: the backend as the caller named it ("auto" included)."""
     backend = select_backend(requested, x)
+    if torch.jit.is_tracing():
+        raise RuntimeError(_NO_TORCHSCRIPT)
     if torch.compiler.is_compiling():
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.forward(x, cfg)
@@ -373,6 +375,13 @@ def gaaf_backward(
     return _apply_backward(x, grad_output, cfg, backend)
 
 
+_NO_TORCHSCRIPT = (
+    "GAAF does not support TorchScript (torch.jit.script / torch.jit.trace, deprecated in "
+    "PyTorch): to serialize a model with GAAF use torch.export.export(model, (x,)) and "
+    "torch.export.save, or torch.save(model) / its state_dict; to compile it, "
+    "torch.compile(model)")
+
+
 class GAAF(nn.Module):
     """GAAF activation as a module: ``GAAF("relu")`` replaces ``nn.ReLU()``.
 
@@ -408,6 +417,10 @@ class GAAF(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_tensor(x)
         return _apply_forward(x, self.config, self.backend)
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every submodule before compiling it.
+        raise RuntimeError(_NO_TORCHSCRIPT)
 
     def extra_repr(self) -> str:
         cfg = self.config

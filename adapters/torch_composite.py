@@ -10,6 +10,7 @@ kernels).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
@@ -50,14 +51,29 @@ def _isnan(t: torch.Tensor) -> torch.Tensor:
     return ~_is_number(t)  # torch.isnan compiled to a scalar loop
 
 
+def _expm1(t: torch.Tensor) -> torch.Tensor:
+    """e^t - 1 to a few ulp, from exp and log (Kahan's formula).
+
+    Not torch.expm1: Inductor's vectorized C++ computes it as ``exp(t) - 1``, which is 0
+    for |t| below 2^-24 in float32 (elu(-1e-8) was 0). (u - 1) t / log(u) with u = e^t
+    cancels the rounding of u instead. Where u - 1 rounds to 0, -1 or inf the result is
+    t, -1 or inf (log of a subnormal u would be inexact).
+    """
+    u = torch.exp(t)
+    um1 = u - 1.0
+    kahan = um1 * (t / torch.log(u))
+    return torch.where(um1 == 0, t, torch.where((um1 == -1.0) | (um1 == math.inf), um1, kahan))
+
+
 TORCH = SimpleNamespace(
     exp=torch.exp,
     log=torch.log,
     sqrt=torch.sqrt,
     log1p=torch.log1p,
-    expm1=torch.expm1,
+    expm1=_expm1,
     tanh=torch.tanh,
     erf=torch.erf,
+    erfc=torch.erfc,
     abs=torch.abs,
     sign=torch.sign,
     floor=torch.floor,
@@ -226,6 +242,21 @@ def _parallel(x: torch.Tensor) -> bool:
             and torch.get_num_threads() > 1)
 
 
+logger = logging.getLogger("gaaf_kernels")
+_announced = False
+
+
+def _announce_first_compile() -> None:
+    """One INFO line per process: the first call of each (pass, activation, shape, dtype)
+    compiles a CPU kernel, which takes seconds."""
+    global _announced
+    if not _announced:
+        _announced = True
+        logger.info("gaaf_kernels: compiling the CPU kernels with TorchInductor (a few seconds "
+                    "per activation, shape and dtype, once per process; Inductor caches them "
+                    "on disk). GAAF_COMPILE=0 skips compilation (eager PyTorch, slower).")
+
+
 def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:
     """``math_fn(*tensors, *constants)``, compiled once per key; eager after a failure.
 
@@ -238,6 +269,7 @@ def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor
             try:
                 compiled = _compiled.get(key)
                 if compiled is None:
+                    _announce_first_compile()
                     compiled = _compiled[key] = _build(math_fn, constants, tensors, key[-1])
                 return compiled(*tensors)
             except Exception as exc:

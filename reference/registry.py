@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
@@ -70,6 +72,7 @@ class FunctionSpec:
                 ) from None
             if not math.isfinite(value):
                 raise ValueError(f"parameter {name!r} of {self.kind} {self.name!r} must be finite")
+            check_float32(f"{self.kind} {self.name!r}", name, value)
             values[name] = value
         if self.validate is not None:
             self.validate(values)
@@ -176,7 +179,30 @@ def check_K(K: float) -> float:
         raise TypeError(f"K must be a real number, got {K!r}") from None
     if not math.isfinite(K) or K <= 0:
         raise ValueError(f"K must be finite and > 0, got {K!r}")
+    k32 = _float32(K)
+    if not (math.isfinite(k32) and k32 > 0 and math.isfinite(1.0 / k32)):
+        raise ValueError(
+            f"K={K!r} leaves float32's range (K or 1/K rounds to 0 or inf); float16, "
+            f"bfloat16 and float32 inputs compute in float32, so K must stay within about "
+            f"[1.2e-38, 3.4e38]")
     return K
+
+
+def _float32(value: float) -> float:
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.float32(value))
+
+
+def check_float32(owner: str, name: str, value: float) -> None:
+    """ValueError where a parameter that is finite and non-zero in float64 becomes inf or
+    0 once rounded to float32, the compute dtype of 16- and 32-bit inputs (a Gaussian
+    width of 1e-300 gave NaN everywhere)."""
+    v32 = _float32(value)
+    if not math.isfinite(v32) or (value != 0 and v32 == 0):
+        raise ValueError(
+            f"parameter {name}={value!r} of {owner} rounds to {v32!r} in float32, the compute "
+            f"dtype of float16, bfloat16 and float32 inputs; use a value within about "
+            f"[1.2e-38, 3.4e38] in magnitude")
 
 
 def resolve(
