@@ -153,16 +153,53 @@ def _batch_first(tensors, in_dims, batch_size: int) -> list[Tensor]:
             for t, d in zip(tensors, in_dims)]
 
 
-class _Forward(torch.autograd.Function):
-    """y = GAAF(x) in eager mode (the custom ops' computation without their dispatch).
+def _functorch_active() -> bool:
+    # What Function.apply itself asks: is a torch.func transform (grad, vmap, jvp) on?
+    return torch._C._are_functorch_transforms_active()
+
+
+def _backward_any(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    """The backward as a differentiable ``_Backward`` where anything may differentiate
+    or transform it (grad mode on: double backward; a torch.func transform), else the
+    kernel directly (a Function.apply costs tens of microseconds per call)."""
+    if torch.is_grad_enabled() or _functorch_active():
+        return _Backward.apply(x, grad_output, cfg, backend)
+    return _run_backward(x, grad_output, cfg, backend)
+
+
+class _EagerForward(torch.autograd.Function):
+    """y = GAAF(x) in eager mode, outside torch.func transforms.
 
     ``torch.library`` dispatch costs ~150 us per forward+backward on a CPU, as much as
     the kernels themselves on an MNIST-sized layer; eager calls skip it. Under
     ``torch.compile`` the math is traced (``torch_fused``) or the custom ops are used,
-    under export the custom ops, and ``opcheck`` tests them. ``setup_context``, ``jvp``
-    and ``vmap`` make it work under ``torch.func`` and forward-mode AD; its backward is
-    ``_Backward``, itself differentiable, so double backward is exact, not zero.
+    under export the custom ops, and ``opcheck`` tests them. This old-style Function
+    (``ctx`` in ``forward``) is the cheapest to apply; ``_Forward`` is the same for
+    torch.func, which needs ``setup_context`` and a ``vmap`` rule. Its backward is
+    ``_Backward`` where it can be differentiated, so double backward is exact, not zero.
     """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+        ctx.save_for_backward(x)  # only x, as in the custom op
+        ctx.save_for_forward(x)
+        ctx.cfg, ctx.backend = cfg, backend
+        return _run_forward(x, cfg, backend)
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (x,) = ctx.saved_tensors
+        return _backward_any(x, grad_output, ctx.cfg, ctx.backend), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor, *_):
+        # The tangent of y is the backward's factor times the tangent.
+        (x,) = ctx.saved_tensors
+        return _Backward.apply(x, x_tangent, ctx.cfg, ctx.backend)
+
+
+class _Forward(torch.autograd.Function):
+    """``_EagerForward`` for torch.func transforms (``setup_context``, ``vmap``)."""
 
     @staticmethod
     def forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
@@ -171,14 +208,14 @@ class _Forward(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         x, cfg, backend = inputs
-        ctx.save_for_backward(x)  # only x, as in the custom op
+        ctx.save_for_backward(x)
         ctx.save_for_forward(x)
         ctx.cfg, ctx.backend = cfg, backend
 
     @staticmethod
     def backward(ctx, grad_output: Tensor):
         (x,) = ctx.saved_tensors
-        return _Backward.apply(x, grad_output, ctx.cfg, ctx.backend), None, None
+        return _backward_any(x, grad_output, ctx.cfg, ctx.backend), None, None
 
     @staticmethod
     def jvp(ctx, x_tangent: Tensor, *_):
@@ -272,7 +309,9 @@ def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.forward(x, cfg)
         return _forward_op(x, *_op_args(cfg, backend))
-    return _Forward.apply(x, cfg, backend)
+    if _functorch_active():
+        return _Forward.apply(x, cfg, backend)
+    return _EagerForward.apply(x, cfg, backend)
 
 
 def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: str) -> Tensor:
@@ -281,7 +320,7 @@ def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: st
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.backward_values(x, grad_output, cfg)
         return _backward_op(x, grad_output, *_op_args(cfg, backend))
-    return _Backward.apply(x, grad_output, cfg, backend)
+    return _backward_any(x, grad_output, cfg, backend)
 
 
 _resolved: dict = {}

@@ -11,8 +11,6 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
@@ -179,30 +177,30 @@ def check_K(K: float) -> float:
         raise TypeError(f"K must be a real number, got {K!r}") from None
     if not math.isfinite(K) or K <= 0:
         raise ValueError(f"K must be finite and > 0, got {K!r}")
-    k32 = _float32(K)
-    if not (math.isfinite(k32) and k32 > 0 and math.isfinite(1.0 / k32)):
+    if not FLOAT32_NORMAL_MIN <= K <= FLOAT32_MAX:
         raise ValueError(
-            f"K={K!r} leaves float32's range (K or 1/K rounds to 0 or inf); float16, "
-            f"bfloat16 and float32 inputs compute in float32, so K must stay within about "
-            f"[1.2e-38, 3.4e38]")
+            f"K={K!r} leaves float32's range (K or 1/K would round to 0 or inf); float16, "
+            f"bfloat16 and float32 inputs compute in float32, so K must lie in "
+            f"[{FLOAT32_NORMAL_MIN:.3g}, {FLOAT32_MAX:.3g}]")
     return K
 
 
-def _float32(value: float) -> float:
-    with np.errstate(over="ignore", under="ignore"):
-        return float(np.float32(value))
+# float32's limits, as plain floats (comparisons that Dynamo traces, where resolve() runs)
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_NORMAL_MIN = 2.0**-126  # K >= this keeps 1/K finite in float32
+FLOAT32_SUBNORMAL_MIN = 2.0**-149  # smaller magnitudes round to 0
 
 
 def check_float32(owner: str, name: str, value: float) -> None:
     """ValueError where a parameter that is finite and non-zero in float64 becomes inf or
     0 once rounded to float32, the compute dtype of 16- and 32-bit inputs (a Gaussian
     width of 1e-300 gave NaN everywhere)."""
-    v32 = _float32(value)
-    if not math.isfinite(v32) or (value != 0 and v32 == 0):
+    if abs(value) > FLOAT32_MAX or 0 < abs(value) < FLOAT32_SUBNORMAL_MIN:
+        rounded = ("-inf" if value < 0 else "inf") if abs(value) > FLOAT32_MAX else "0"
         raise ValueError(
-            f"parameter {name}={value!r} of {owner} rounds to {v32!r} in float32, the compute "
-            f"dtype of float16, bfloat16 and float32 inputs; use a value within about "
-            f"[1.2e-38, 3.4e38] in magnitude")
+            f"parameter {name}={value!r} of {owner} rounds to {rounded} in float32, the "
+            f"compute dtype of float16, bfloat16 and float32 inputs; use a magnitude in "
+            f"[{FLOAT32_SUBNORMAL_MIN:.3g}, {FLOAT32_MAX:.3g}] (or 0)")
 
 
 def resolve(
