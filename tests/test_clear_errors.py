@@ -72,3 +72,13 @@ def test_softsign_twin_derivative_is_zero_beyond_float32s_normal_range():
     fn = triton_functions(get_activation("softsign"), "float32")[1]
     np.testing.assert_array_equal(run_twin(fn, x, ()), 0.0)
     assert np.isnan(run_twin(fn, np.array([np.nan], dtype=np.float32), ()))[0]
+
+
+@requires_triton
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_band_at_zero_is_zero_in_every_dtype(dtype):
+    """bf16 tanh with band=True gave -6e-12 at x = 0 (tanh'(0) was 1 - 2^-23)."""
+    x = torch.zeros(4, dtype=dtype)
+    for backend in ("triton", "torch"):
+        y = gaaf(x, "tanh", band=True, backend=backend)
+        assert torch.equal(y, torch.zeros_like(y)), (backend, y)
