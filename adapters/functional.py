@@ -196,7 +196,7 @@ class FunctionalScope:
         return y
 
 
-def _called_by_gaaf() -> bool:
+def called_by_gaaf() -> bool:
     """Whether the intercepted call comes from GAAF's own code (eager only)."""
     frame = sys._getframe(1)
     while frame is not None:
@@ -249,7 +249,7 @@ class GAAFFunctionMode(TorchFunctionMode):
             if unhandled is not None:
                 return self.scope._leave(*unhandled, func, args, kwargs)
             return func(*args, **kwargs)
-        if _traced_by_gaaf() if torch.compiler.is_compiling() else _called_by_gaaf():
+        if _traced_by_gaaf() if torch.compiler.is_compiling() else called_by_gaaf():
             return func(*args, **kwargs)
         return self.scope.call(func, *entry, args, kwargs)
 

@@ -55,8 +55,8 @@ class When:
     GELU and ``F.gelu`` are gelu for ``approximate="none"``, gelu_tanh for "tanh"."""
 
     name: str
-    value: str
-    default: str | None = None
+    value: str | float
+    default: str | float | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,9 @@ ACTIVATIONS: tuple[Builtin, ...] = (
                            *_in_place(f"{FN}.leaky_relu_", args=("negative_slope",)))),
     _activation("elu", f.elu, f.elu_derivative, (("alpha", 1.0),),
                 second=f.elu_second_derivative, bound=_one_or,
-                modules=[(f"{TORCH}.ELU", ("alpha",))],
+                # celu(x, alpha) = elu(x, alpha) only for alpha = 1
+                modules=[(f"{TORCH}.ELU", ("alpha",)),
+                         (f"{TORCH}.CELU", (When("alpha", 1.0),))],
                 functions=(*_flagged(f"{FN}.elu", args=("alpha",)),
                            *_in_place(f"{FN}.elu_", args=("alpha",)))),
     _activation("selu", f.selu, f.selu_derivative, modules=_plain(f"{TORCH}.SELU"),
