@@ -22,7 +22,8 @@ def gaaf(*args: str, interpret: bool = True) -> subprocess.CompletedProcess:
 
 
 def test_verify_prints_a_table_and_exits_0():
-    done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16")
+    done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16",
+                "--no-compiled")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:5] == ["backend", "activation", "shape", "band", "dtype"]
@@ -39,6 +40,27 @@ def test_verify_band_on_names_the_activations_without_a_band():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no saturation band (band=True is refused) for: relu_squared" in done.stdout
     assert "0 passed, 0 failed" in done.stdout
+
+
+def test_verify_checks_the_compiled_cpu_path_and_prints_the_deciding_error():
+    done = gaaf("verify", "--activation", "elu", "--dtypes", "float32", "--band", "off")
+    assert done.returncode == 0, done.stdout + done.stderr
+    compiled = [r for r in done.stdout.splitlines() if r.startswith("torch-compiled ")]
+    assert len(compiled) == 1 and "shifted_sigmoid" in compiled[0]
+    assert compiled[0].rstrip().endswith("ok")
+    rows = [r for r in done.stdout.splitlines() if r.startswith(("triton ", "torch"))]
+    # every error is printed as the tolerance judged it: "1.2e-07 abs" or "3.0e-07 rel"
+    assert all(len(r.split()) >= 9 and r.split()[6] in ("abs", "rel") for r in rows), rows
+    assert "backends: triton, torch, torch-compiled" in done.stdout
+
+
+def test_verify_import_names_a_wrong_numpy_derivative():
+    done = gaaf("verify", "--activation", "wrong_numpy_cube", "--dtypes", "float64",
+                "--shape", "none", "--no-compiled", "--band", "off",
+                "--import", str(CWD / "data" / "wrong_numpy_derivative.py"))
+    assert done.returncode == 1
+    assert ("FAIL activation 'wrong_numpy_cube': numpy_derivative disagrees with a finite "
+            "difference of numpy_value") in done.stdout
 
 
 def test_verify_switches_to_the_interpreter_without_a_gpu():
