@@ -10,6 +10,7 @@ in the report, with the reason.
 from __future__ import annotations
 
 import logging
+import numbers
 import warnings
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -17,12 +18,19 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from gaaf_kernels.reference import DEFAULT_K, activation_names, get_shape, resolve
+from gaaf_kernels.reference import (
+    DEFAULT_K,
+    activation_names,
+    band_activations,
+    get_shape,
+    resolve,
+    shape_names,
+)
 from gaaf_kernels.reference.registry import check_K
 
 from . import convert_tables as tables
-from .convert_check import check_run
-from .functional import FunctionalScope, GAAFFunctionMode, install
+from .convert_check import check_run, held_reason
+from .functional import FunctionalScope, GAAFFunctionMode, install, installed
 from .torch import BACKENDS, GAAF
 
 __all__ = ["CONVERTIBLE", "ConversionReport", "Converted", "GAAFFunctionMode", "LeftAlone",
@@ -115,8 +123,11 @@ class ConversionReport:
                              f"model computes that activation another way: GAAF does not act "
                              f"there)")
             if self.plain_calls:
-                lines.append("activation calls in the example forward that stayed plain "
-                             "(convert(..., functional=True) replaces them):")
+                hint = ("functional=True left them alone: the reasons are under functional "
+                        "calls below" if self.functional is not None else
+                        "convert(..., functional=True) replaces them")
+                lines.append(f"activation calls in the example forward that stayed plain "
+                             f"({hint}):")
                 lines += [f"  {n} x {call} ({act})"
                           for (call, act), n in self.plain_calls.items()]
             if not self.never_ran and not self.plain_calls:
@@ -197,6 +208,9 @@ def convert(
     extra = dict(activation_map or {})
     if type(model) in extra or tables.find_rule(model) is not None:
         raise TypeError("convert() replaces submodules; wrap a bare activation in a container")
+    if functional and installed(model):
+        raise ValueError("the model was already converted with functional=True (its calls "
+                         "are replaced already); convert it again without functional=True")
     _check_settings(gaaf_kwargs)
     result = ConversionReport()
 
@@ -218,9 +232,7 @@ def convert(
             if rule is None:
                 held = tables.held_activation(module)
                 if held is not None:
-                    attr, call, act = held
-                    leave(f"calls {call} ({act}) held in self.{attr}, which convert() "
-                          f"cannot replace; convert(..., functional=True) replaces the call")
+                    leave(held_reason(module, *held))
                 elif tables.looks_like_activation(module):
                     leave("unrecognized activation class; map it with activation_map")
                 return None
@@ -236,6 +248,8 @@ def convert(
             leave(f"activation {name} not registered")
             return None
         _check_shape_settings(name, gaaf_kwargs)  # the shared settings' fault: raises
+        if gaaf_kwargs.get("band") and name not in band_activations():
+            no_band.append(name)  # left alone below, with GAAF's reason
         try:
             gaaf_module = GAAF(name, activation_params=params, **gaaf_kwargs)
         except ValueError as why:  # this module's parameters outside the domain, no band
@@ -246,24 +260,41 @@ def convert(
             zip(cfg.activation.param_names, cfg.activation_params))))
         return gaaf_module
 
-    plan: list[tuple[nn.Module, str, GAAF]] = []
+    plan: list[tuple[nn.Module, str, nn.Module, GAAF]] = []
+    no_band: list[str] = []
 
     def walk(parent: nn.Module, prefix: str) -> None:
         for child_name, child in list(parent.named_children()):
             new = replacement(child, prefix + child_name)
             if new is not None:
-                plan.append((parent, child_name, new))
+                plan.append((parent, child_name, child, new))
             else:
                 walk(child, f"{prefix}{child_name}.")
 
     walk(model, "")  # every error is raised here, before the model changes
-    for parent, child_name, new in plan:
+    if no_band and not plan and not functional:
+        raise ValueError(f"band=True, but no activation of the model has a band "
+                         f"({', '.join(sorted(set(no_band)))}); activations with a band: "
+                         f"{', '.join(band_activations())}")
+    original_class = type(model)
+    for parent, child_name, _, new in plan:
         setattr(parent, child_name, new)
     if functional:
         result.functional = FunctionalScope(selected, gaaf_kwargs)
         install(model, result.functional)
     if example_inputs is not None or example_kwargs is not None:
-        check_run(model, result, tuple(example_inputs or ()), dict(example_kwargs or {}))
+        try:
+            check_run(model, result, tuple(example_inputs or ()), dict(example_kwargs or {}),
+                      selected)
+        except Exception as error:  # the model goes back to what it was
+            for parent, child_name, old, _ in plan:
+                setattr(parent, child_name, old)
+            if functional:
+                model.__class__ = original_class
+                del model._gaaf_functional
+            error.add_note("convert(): raised by the example forward "
+                           "(example_inputs=/example_kwargs=); the model was left unconverted")
+            raise
     if log:
         logger.info("%s", result.summary())
     elif not report:
@@ -290,14 +321,23 @@ def _warn(result: ConversionReport) -> None:
 
 def _check_settings(gaaf_kwargs: Mapping) -> None:
     """The settings every GAAF shares, checked before anything in the model changes."""
+    K, shape = gaaf_kwargs.get("K", DEFAULT_K), gaaf_kwargs.get("shape")
+    if isinstance(K, bool) or not isinstance(K, numbers.Real):
+        raise TypeError(f"K must be a real number, got {K!r}")
+    if shape is not None and not isinstance(shape, str):
+        raise TypeError(f"shape must be a shape name or None, got {shape!r}; registered "
+                        f"shapes: {', '.join(shape_names())}")
+    shape_params = gaaf_kwargs.get("shape_params")
+    if shape_params is not None and not isinstance(shape_params, Mapping):
+        raise TypeError(f"shape_params must map parameter names to numbers, e.g. "
+                        f"{{'c': 3.0}}, got {shape_params!r}")
     backend = gaaf_kwargs.get("backend", "auto")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if "band" in gaaf_kwargs and not isinstance(gaaf_kwargs["band"], bool):
         raise TypeError(f"band must be True or False, got {gaaf_kwargs['band']!r}")
     if "K" in gaaf_kwargs:
-        check_K(gaaf_kwargs["K"])
-    shape = gaaf_kwargs.get("shape")
+        check_K(K)
     if shape is not None:
         get_shape(shape).resolve_params(gaaf_kwargs.get("shape_params"))
 

@@ -11,6 +11,7 @@ shows both, so the report never says "complete" when it is not.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,8 +33,9 @@ class _ActivationCalls(TorchFunctionMode):
     counted.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, selected: frozenset[str] | None = None) -> None:
         super().__init__()
+        self.selected = selected
         self.calls: Counter[tuple[str, str]] = Counter()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -45,14 +47,17 @@ class _ActivationCalls(TorchFunctionMode):
                 x, activation, *_ = bind(*args, **kwargs)
             except TypeError:
                 activation = None
-            if activation is not None and isinstance(x, Tensor) and x.is_floating_point():
+            if activation is not None and isinstance(x, Tensor) and x.is_floating_point() \
+                    and (self.selected is None or activation in self.selected):
                 self.calls[(label, activation)] += 1
         return func(*args, **kwargs)
 
 
-def check_run(model: nn.Module, report: ConversionReport, args: tuple, kwargs: dict) -> None:
-    """Run ``model(*args, **kwargs)`` once and record in ``report`` the converted modules
-    that never ran and the activation calls that stayed plain.
+def check_run(model: nn.Module, report: ConversionReport, args: tuple, kwargs: dict,
+              selected: frozenset[str] | None = None) -> None:
+    """Run ``model(*args, **kwargs)`` once and record in ``report`` the GAAF modules
+    (converted now or before) that never ran and the activation calls that stayed plain
+    (of the ``selected`` activations; None: all).
 
     In eval mode (no dropout, no BatchNorm statistics updated), under ``no_grad``, with
     the RNG state restored: the model is left as it was.
@@ -65,7 +70,7 @@ def check_run(model: nn.Module, report: ConversionReport, args: tuple, kwargs: d
             hooks.append(module.register_forward_hook(
                 lambda _m, _i, _o, path=path: ran.add(path)))
     modes = {m: m.training for m in model.modules()}
-    counter = _ActivationCalls()
+    counter = _ActivationCalls(selected)
     try:
         model.eval()
         with torch.no_grad(), torch.random.fork_rng(devices=[]), counter:
@@ -76,5 +81,57 @@ def check_run(model: nn.Module, report: ConversionReport, args: tuple, kwargs: d
         for module, training in modes.items():
             module.training = training
     report.checked = True
-    report.never_ran = [c.path for c in report.converted if c.path not in ran]
+    report.never_ran = [path for path in [c.path for c in report.converted] + report.already
+                        if path not in ran]
     report.plain_calls = counter.calls
+
+
+_PROBE = (-2.7, -1.3, -0.55, 0.35, 0.8, 1.9, 3.1)  # away from the catalogue's kinks
+
+
+def fixed_scale(module: nn.Module, fn: Callable) -> float | None:
+    """``c`` where ``module(x) == c * fn(x)`` on a few points (timm's ``GammaAct``:
+    ``act_fn(x).mul_(gamma)``), else None. Only a leaf module without parameters or
+    buffers is probed, under ``no_grad`` with the RNG state restored; any error is None.
+    """
+    if next(module.children(), None) is not None or \
+            next(module.parameters(), None) is not None or \
+            next(module.buffers(), None) is not None:
+        return None
+    x = torch.tensor(_PROBE, dtype=torch.float64)
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            y, phi = module(x.clone()), fn(x.clone())
+    except Exception:  # a forward that wants other inputs: no scale known
+        return None
+    if not (isinstance(y, Tensor) and isinstance(phi, Tensor) and y.shape == x.shape
+            and phi.shape == x.shape and bool(torch.isfinite(y).all())):
+        return None
+    phi = phi.to(torch.float64)
+    big = phi.abs() > 1e-3
+    if int(big.sum()) < 3:
+        return None
+    ratios = y[big] / phi[big]
+    c = float(ratios[0])
+    if not torch.allclose(y, c * phi, rtol=1e-9, atol=1e-12):
+        return None
+    return c
+
+
+def held_reason(module: nn.Module, attr: str, call: str, activation: str,
+                params: dict[str, float]) -> str:
+    """Why a module that holds a catalogue activation's function (``self.attr``) is left
+    alone, with the fixed scale it applies where it has one (timm's ``GammaAct``)."""
+    text = f"calls {call} ({activation}) held in self.{attr}"
+    scale = fixed_scale(module, getattr(module, attr))
+    if scale is not None and scale != 1.0:
+        return (f"{text} and multiplies it by a fixed {scale:.8g}: no GAAF activation "
+                f"has a scale; convert(..., functional=True) replaces the {activation} call "
+                f"and keeps the scale")
+    if scale == 1.0:
+        target = f"({activation!r}, {params})" if params else repr(activation)
+        return (f"{text} and computes exactly {activation}: map the class with "
+                f"activation_map={{{type(module).__name__}: {target}}}, or "
+                f"convert(..., functional=True) replaces the call")
+    return (f"{text}, which convert() cannot replace; convert(..., functional=True) "
+            f"replaces the call")

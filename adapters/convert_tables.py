@@ -11,6 +11,7 @@ catalogue equivalent.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,17 +73,19 @@ def _matches(module: nn.Module, items: Items) -> bool:
                for w in items if isinstance(w, When))
 
 
-def _rule(rows: list[tuple[str, Items]]) -> Mapping_:
+def _rule(cls: str, rows: list[tuple[str, Items]]) -> Mapping_:
     """A class's rule from its rows (entry name, items): the first row whose ``When``
-    conditions the module meets."""
+    conditions the module meets; the reason names the values each row needs
+    (``alpha=0.5: CELU is elu only for alpha=1.0; ...``)."""
     names = sorted({w.name for _, items in rows for w in items if isinstance(w, When)})
+    only = " or ".join(f"{activation} only for {_where(items)}" for activation, items in rows)
 
     def rule(module: nn.Module) -> tuple[str, dict[str, float]]:
         for activation, items in rows:
             if _matches(module, items):
                 return activation, _params(module, activation, items)
         values = ", ".join(f"{n}={getattr(module, n, None)!r}" for n in names)
-        raise NotConvertible(f"{values}: {_NO_CATALOGUE}")
+        raise NotConvertible(f"{values}: {cls} is {only}; {_NO_CATALOGUE} for {values}")
     return rule
 
 
@@ -117,7 +120,7 @@ def _catalogue_rows() -> list[tuple[tuple[str, ...], str, str, Mapping_]]:
     rows = []
     for key, choices in by_class.items():
         path, _, cls = key.rpartition(".")
-        rows.append(((path,), cls, _what_it_becomes(choices), _rule(choices)))
+        rows.append(((path,), cls, _what_it_becomes(choices), _rule(cls, choices)))
     return rows
 
 
@@ -200,19 +203,49 @@ def looks_like_activation(module: nn.Module) -> bool:
     return any(word in name for word in _ACTIVATION_WORDS)
 
 
-def held_activation(module: nn.Module) -> tuple[str, str, str] | None:
-    """(attribute, call, activation) where ``module`` holds a catalogue activation's torch
+def _timm_functions() -> dict[str, str]:
+    """timm's activation functions (``timm.layers.activations.gelu``, ``swish_me``) ->
+    the catalogue activation, from the catalogue's timm classes: each function is its
+    class's name in snake case, in the same module (``GELUTanh``: ``gelu_tanh``)."""
+    found = {}
+    for entry in ACTIVATIONS:
+        for key, items in entry.modules:
+            path, _, cls = key.rpartition(".")
+            if path in TIMM and not items:
+                found[f"{path}.{cls.lower()}"] = entry.name
+    return found
+
+
+_TIMM_FUNCTIONS = _timm_functions()
+
+
+def held_function(value: object) -> tuple[str, str, dict[str, float]] | None:
+    """(call, activation, parameters) where ``value`` is a function that computes a
+    catalogue activation: a torch function of the catalogue (or a partial of one with
+    keywords), or one of timm's activation functions (``get_act_fn("gelu")``)."""
+    found = functional.computes(value)
+    if found is not None:
+        fn = value.func if isinstance(value, functools.partial) else value
+        return functional.FUNCTIONS[fn][0], found[0], found[1]
+    module, name = getattr(value, "__module__", None), getattr(value, "__name__", None)
+    if isinstance(module, str) and isinstance(name, str):
+        activation = _TIMM_FUNCTIONS.get(f"{module}.{name.replace('_', '')}")
+        if activation is not None:
+            return f"{module}.{name}", activation, {}
+    return None
+
+
+def held_activation(module: nn.Module) -> tuple[str, str, str, dict[str, float]] | None:
+    """(attribute, call, activation, parameters) where ``module`` holds a catalogue activation's
     function as an attribute (``nn.TransformerEncoderLayer.activation = F.relu``, timm's
-    ``GammaAct.act_fn = F.gelu``): it calls it in its forward, which convert() cannot
-    replace without ``functional=True``."""
+    ``GammaAct.act_fn = timm.layers.activations.gelu``): it calls it in its forward,
+    which convert() cannot replace without ``functional=True``."""
     for attr, value in vars(module).items():
         if attr.startswith("_") or isinstance(value, nn.Module):
             continue
-        found = functional.computes(value)
+        found = held_function(value)
         if found is not None:
-            fn = value.func if hasattr(value, "func") else value
-            label = functional.FUNCTIONS[fn][0]
-            return attr, label, found[0]
+            return attr, *found
     return None
 
 

@@ -294,6 +294,11 @@ def functional_subclass(cls: type) -> type:
     return sub
 
 
+def installed(model: nn.Module) -> bool:
+    """Whether ``install()`` already put a ``GAAFFunctionMode`` around this model."""
+    return isinstance(getattr(model, "_gaaf_functional", None), FunctionalScope)
+
+
 def install(model: nn.Module, scope: FunctionalScope) -> None:
     """Enter ``GAAFFunctionMode(scope)`` around every call of ``model.forward``.
 
@@ -301,7 +306,7 @@ def install(model: nn.Module, scope: FunctionalScope) -> None:
     mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it, and
     ``pickle``/``torch.save`` through its ``__reduce_ex__``).
     """
-    if isinstance(getattr(model, "_gaaf_functional", None), FunctionalScope):
+    if installed(model):
         raise ValueError("the model was already converted with functional=True")
     model._gaaf_functional = scope
     model.__class__ = functional_subclass(type(model))

@@ -122,7 +122,9 @@ def test_celu_alpha_one_is_elu_other_alphas_are_reported():
     _, report = run(model)
     assert [(c.path, c.activation) for c in report.converted] == [("0", "elu")]
     assert isinstance(model[0], GAAF) and model[0].config.activation_params == (1.0,)
-    assert report.left_alone[0].reason == "alpha=0.5: no catalogue activation with this formula"
+    assert report.left_alone[0].reason == (
+        "alpha=0.5: CELU is elu only for alpha=1.0; no catalogue activation with this formula "
+        "for alpha=0.5")
 
 
 def test_converting_twice_reports_what_is_already_there():
@@ -184,3 +186,131 @@ def test_real_hugging_face_models_mamba_and_whisper():
         pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1))
     _, report = run(whisper, example_inputs=(torch.randn(1, 8, 16),))
     assert report.never_ran == [] and report.plain_calls == {("F.gelu", "gelu"): 2}
+
+
+# --- timm's GammaAct as timm builds it: get_act_fn("gelu") is timm's own gelu function ---
+
+def _timm_function(name: str, body):
+    """A function with the module path and name of timm's (timm/layers/activations.py)."""
+    def fn(x, inplace: bool = False):
+        return body(x)
+    fn.__module__, fn.__name__, fn.__qualname__ = "timm.layers.activations", name, name
+    return fn
+
+
+timm_gelu = _timm_function("gelu", F.gelu)
+timm_gelu_tanh = _timm_function("gelu_tanh", lambda x: F.gelu(x, approximate="tanh"))
+
+
+class TimmGammaAct(nn.Module):
+    """timm.models.nfnet.GammaAct: ``self.act_fn(x, inplace=self.inplace).mul_(self.gamma)``
+    with ``act_fn = get_act_fn(act_type)``."""
+
+    def __init__(self, act_fn=timm_gelu, gamma: float = 1.7015043497085571) -> None:
+        super().__init__()
+        self.act_fn = act_fn
+        self.gamma = gamma
+        self.inplace = False
+
+    def forward(self, x):
+        return self.act_fn(x, inplace=self.inplace).mul_(self.gamma)
+
+
+TimmGammaAct.__module__ = "timm.models.nfnet"
+TimmGammaAct.__qualname__ = TimmGammaAct.__name__ = "GammaAct"
+
+
+def test_timm_gamma_act_with_timm_gelu_is_reported_with_its_scale():
+    model = nn.Sequential(nn.Linear(4, 4), TimmGammaAct(), nn.Linear(4, 4),
+                          TimmGammaAct(timm_gelu_tanh, gamma=1.0))
+    _, report = run(model)
+    assert report.converted == [] and not report.complete
+    reasons = {item.path: item.reason for item in report.left_alone}
+    assert reasons["1"].startswith("calls timm.layers.activations.gelu (gelu) held in "
+                                   "self.act_fn and multiplies it by a fixed 1.7015043")
+    assert "functional=True) replaces the gelu call and keeps the scale" in reasons["1"]
+    assert "computes exactly gelu_tanh: map the class with activation_map={GammaAct: " \
+           "'gelu_tanh'}" in reasons["3"]
+    _, report = run(model, example_inputs=(torch.randn(2, 4),))
+    assert report.plain_calls == {("F.gelu", "gelu"): 1, ("F.gelu", "gelu_tanh"): 1}
+
+
+def test_functional_true_replaces_the_call_inside_timm_gamma_act():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), TimmGammaAct())
+    x = torch.randn(3, 4, dtype=torch.float64)
+    model = model.double()
+    want = model[1].gamma * F.gelu(model[0](x))
+    _, report = run(model, functional=True, shape="none", example_inputs=(x,))
+    assert report.plain_calls == {} and report.functional.converted
+    torch.testing.assert_close(model(x), want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_module_holding_a_function_it_does_not_scale_gets_no_scale_in_its_reason():
+    class Gated(nn.Module):  # act_fn(x) * x: not a fixed scale
+        def __init__(self) -> None:
+            super().__init__()
+            self.act_fn = F.silu
+
+        def forward(self, x):
+            return self.act_fn(x) * x
+
+    _, report = run(nn.Sequential(Gated()))
+    assert report.left_alone[0].reason == (
+        "calls F.silu (silu) held in self.act_fn, which convert() cannot replace; "
+        "convert(..., functional=True) replaces the call")
+
+
+def test_band_on_a_model_whose_activations_all_lack_one_is_a_bad_setting():
+    from transformers.activations import ReLUSquaredActivation
+
+    model = nn.Sequential(nn.Linear(2, 2), ReLUSquaredActivation())
+    with pytest.raises(ValueError, match="no activation of the model has a band "
+                                         r"\(relu_squared\); activations with a band: tanh"):
+        convert(model, band=True)
+    assert isinstance(model[1], ReLUSquaredActivation)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"K": "2"}, "K must be a real number"),
+    ({"K": True}, "K must be a real number"),
+    ({"shape": 3}, "shape must be a shape name or None, got 3; registered shapes: gaussian"),
+    ({"shape_params": [1]}, r"shape_params must map parameter names to numbers"),
+])
+def test_settings_of_the_wrong_type_raise_type_error_before_the_model_changes(kwargs, match):
+    model = nn.Sequential(nn.Tanh())
+    with pytest.raises(TypeError, match=match):
+        convert(model, **kwargs)
+    assert isinstance(model[0], nn.Tanh)
+
+
+def test_a_second_convert_checks_the_gaaf_modules_already_there():
+    model = nn.Sequential(MambaLikeMixer(), nn.Tanh())
+    convert(model)
+    _, report = run(model, example_inputs=(torch.randn(2, 4),))
+    assert report.already == ["0.act", "1"] and report.never_ran == ["0.act"]
+    assert not report.complete
+
+
+def test_functional_twice_raises_before_the_model_changes():
+    model = nn.Sequential(BasicConv())
+    convert(model, functional=True)
+    model.append(nn.Tanh())
+    with pytest.raises(ValueError, match="already converted with functional=True"):
+        convert(model, functional=True)
+    assert isinstance(model[1], nn.Tanh)
+
+
+def test_calls_of_activations_not_selected_are_not_counted_as_plain():
+    model = nn.Sequential(BasicConv(), nn.GELU())
+    _, report = run(model, activations={"gelu"}, example_inputs=(torch.randn(2, 4),))
+    assert report.plain_calls == {} and report.complete
+
+
+def test_a_failing_example_forward_leaves_the_model_unconverted():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+    with pytest.raises(RuntimeError) as caught:
+        convert(model, functional=True, example_inputs=(torch.randn(2, 3),))
+    assert "raised by the example forward" in "".join(caught.value.__notes__)
+    assert isinstance(model[1], nn.Tanh) and type(model) is nn.Sequential
+    assert not hasattr(model, "_gaaf_functional")
