@@ -89,9 +89,10 @@ class ConversionReport:
 
     @property
     def complete(self) -> bool:
-        """Every activation found was converted and, where checked, runs as GAAF."""
+        """Every activation found was converted and an example forward showed it runs as
+        GAAF: False without an example forward, which alone sees calls and idle modules."""
         unexpected = [x for x in self.left_alone if not x.reason.startswith(_NOT_SELECTED)]
-        return not (unexpected or self.never_ran or self.plain_calls)
+        return self.checked and not (unexpected or self.never_ran or self.plain_calls)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """(class, GAAF activation with parameters) -> number of modules converted."""
