@@ -84,3 +84,86 @@ def test_the_lock_is_released_when_the_run_fails(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         train(config(tmp_path))
     assert not (run_dir(tmp_path) / LOCK).exists()
+
+
+HOLD = """
+import sys, time
+from gaaf_kernels.experiments.runlock import RunLock
+lock = RunLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def _holder(rdir):
+    """A child process that takes the lock and sleeps (a run in progress)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(rdir)], stdout=subprocess.PIPE,
+                            text=True, env=ENV)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_run_killed_with_sigkill_leaves_a_lock_the_next_run_takes_over(tmp_path):
+    rdir = run_dir(tmp_path)
+    proc = _holder(rdir)
+    try:
+        with pytest.raises(RunLockedError, match=f"pid {proc.pid} on "):
+            RunLock(rdir).acquire()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert json.loads((rdir / LOCK).read_text())["pid"] == proc.pid  # left behind
+    with RunLock(rdir) as lock:
+        assert lock.held
+        assert json.loads((rdir / LOCK).read_text())["pid"] == os.getpid()
+    assert not (rdir / LOCK).exists()
+
+
+def test_a_lock_file_naming_a_live_process_that_holds_no_lock_is_stale(tmp_path):
+    """The pid of a dead run can be reused by another process: only a held lock counts."""
+    rdir = run_dir(tmp_path)
+    rdir.mkdir(parents=True)
+    (rdir / LOCK).write_text(json.dumps({"pid": os.getppid(), "host": platform.node()}))
+    with RunLock(rdir) as lock:
+        assert lock.held
+
+
+def test_second_gaaf_reproduce_on_the_same_run_stops_at_once(tmp_path):
+    out, results = tmp_path / "runs", tmp_path / "results"
+    # the first run of table4 on tiny-mlp is base/seed0; another process holds it
+    proc = _holder(records.run_dir(out, "tiny-mlp", "base", 0))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gaaf_kernels.cli", "reproduce", "table4", "--tasks",
+             "tiny-mlp", "--seeds", "1", "--epochs", "1", "--out", str(out),
+             "--results-dir", str(results), "--no-fetch", "--no-progress"],
+            capture_output=True, text=True, env=ENV, timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert done.returncode == 2, done.stderr
+    assert f"being written by another run (pid {proc.pid}" in done.stderr
+    assert str(records.run_dir(out, "tiny-mlp", "base", 0) / LOCK) in done.stderr
+    assert not results.exists()  # no table written from a partial set of runs
+
+
+def _unwritable(tmp_path):
+    if os.geteuid() != 0:
+        ro = tmp_path / "read-only"
+        ro.mkdir()
+        ro.chmod(0o500)
+        return ro
+    if not os.path.isdir("/sys/kernel"):
+        pytest.skip("running as root without sysfs: no directory here that root cannot write")
+    return "/sys/kernel/gaaf-runs"  # sysfs refuses new entries, even to root
+
+
+def test_unwritable_out_fails_before_the_first_epoch(tmp_path):
+    out = _unwritable(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "gaaf_kernels.cli", "train", "tiny-mlp",
+                           "--variant", "base", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, env=ENV, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "cannot write the run directory" in done.stderr and str(out) in done.stderr
+    assert "epoch" not in done.stdout + done.stderr.replace("before the first epoch", "")
