@@ -9,8 +9,12 @@ import runpy
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gaaf_kernels.table import format_table
+
+if TYPE_CHECKING:
+    from gaaf_kernels.verify import Fault
 
 
 class UsageError(Exception):
@@ -83,8 +87,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     with verify.torch_compile_disabled():
         rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"),
                           bands=bands, compiled=not args.no_compiled)
+    verify.blame_reference(rows, problems)
     print(verify.format_rows(rows))
     _report_bandless(names, bands)
+    _report_faults(problems)
     failed = [r for r in rows if not r.ok]
     where = "CUDA" if "triton" in backends and not _interpreting() else "CPU"
     shown = backends + ([] if args.no_compiled else [verify.COMPILED])
@@ -93,7 +99,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if failed or problems else 0
 
 
-def _check_imported_derivatives() -> list[str]:
+def _check_imported_derivatives() -> list[Fault]:
     """The registered (non-built-in) functions' NumPy derivatives against finite
     differences of their values; prints what is at fault."""
     import gaaf_kernels as gk
@@ -103,12 +109,19 @@ def _check_imported_derivatives() -> list[str]:
     user = [("activation", n) for n in gk.activations() if n not in BUILTIN_ACTIVATIONS]
     user += [("shape", n) for n in gk.shapes() if n not in BUILTIN_SHAPES]
     problems = verify.check_registered_derivatives(user)
-    for problem in problems:
-        print(f"FAIL {problem}")
     if user and not problems:
         print(f"registered functions' NumPy derivatives agree with finite differences: "
               f"{', '.join(name for _, name in user)}")
     return problems
+
+
+def _report_faults(problems: list[Fault]) -> None:
+    """After the table: the registered functions at fault, by name."""
+    if problems:
+        print("\nregistered functions at fault (the rows that compare against them fail, "
+              "whatever the path computes):")
+    for problem in problems:
+        print(f"FAIL {problem}")
 
 
 BAND_CHOICES = {"off": (False,), "on": (True,), "both": (False, True)}

@@ -237,11 +237,33 @@ def format_rows(rows: list[Row]) -> str:
         for r in rows])
 
 
-def check_registered_derivatives(kinds_names: Iterable[tuple[str, str]]) -> list[str]:
+@dataclass(frozen=True)
+class Fault:
+    """A registered function whose NumPy twin disagrees with a finite difference of the
+    function below it: the reference, not the path compared with it, is wrong."""
+
+    kind: str      # "activation" or "shape"
+    name: str
+    function: str  # "numpy_derivative" or "numpy_second_derivative"
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def concerns(self, row: Row) -> bool:
+        """Whether ``row`` compared a path against this wrong function: phi'' is used
+        by the band only, s'' by no row."""
+        if self.kind == "shape":
+            return row.shape == self.name and self.function == "numpy_derivative"
+        return row.activation == self.name and (
+            self.function == "numpy_derivative" or row.band)
+
+
+def check_registered_derivatives(kinds_names: Iterable[tuple[str, str]]) -> list[Fault]:
     """Each registered function's derivative (and second derivative, if given) against a
     central finite difference of its value, in float64, on points away from 0 and +-1
-    (where the catalogue's kinks sit). Returns one message per function at fault, naming
-    it; a wrong NumPy derivative would otherwise show as a Triton mismatch."""
+    (where the catalogue's kinks sit). Returns one ``Fault`` per function at fault,
+    naming it; a wrong NumPy derivative would otherwise show as a Triton mismatch."""
     x = np.array([-3.7, -2.3, -1.3, -0.61, -0.23, 0.17, 0.52, 1.41, 2.9, 4.3])
     h = 1e-6
     problems = []
@@ -267,11 +289,23 @@ def check_registered_derivatives(kinds_names: Iterable[tuple[str, str]]) -> list
             bad = ~np.isclose(given, numeric, rtol=1e-5, atol=1e-6)
             if bad.any():
                 i = int(np.argmax(bad))
-                problems.append(
+                problems.append(Fault(kind, name, label, (
                     f"{kind} {name!r}: {label} disagrees with a finite difference of "
-                    f"numpy_{lower} at x={x[i]:g}: "
-                    f"{given[i]:.6g} against {numeric[i]:.6g}")
+                    f"numpy_{lower} at x={x[i]:g}: {given[i]:.6g} against {numeric[i]:.6g}")))
     return problems
+
+
+def blame_reference(rows: list[Row], faults: Iterable[Fault]) -> None:
+    """Mark the rows that compared against a function at fault: they fail, and say the
+    reference is wrong, not the path (a right Triton twin would otherwise be blamed, and
+    a path that shares the wrong function would pass)."""
+    faults = list(faults)
+    for row in rows:
+        at_fault = [f for f in faults if f.concerns(row)]
+        if at_fault:
+            row.ok = False
+            names = ", ".join(f"{f.kind} {f.name!r} {f.function}" for f in at_fault)
+            row.error = f"reference at fault: {names}"
 
 
 @contextlib.contextmanager

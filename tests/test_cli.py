@@ -61,6 +61,10 @@ def test_verify_import_names_a_wrong_numpy_derivative():
     assert done.returncode == 1
     assert ("FAIL activation 'wrong_numpy_cube': numpy_derivative disagrees with a finite "
             "difference of numpy_value") in done.stdout
+    # the Triton twin is right: its row fails as the reference's fault, not as Triton's
+    triton = [r for r in done.stdout.splitlines() if r.startswith("triton ")]
+    assert len(triton) == 1 and triton[0].endswith(
+        "FAIL reference at fault: activation 'wrong_numpy_cube' numpy_derivative")
 
 
 def test_verify_switches_to_the_interpreter_without_a_gpu():

@@ -2,6 +2,7 @@
 ``gaaf verify --import`` must name ``numpy_derivative`` as the function at fault."""
 
 import triton
+import triton.language as tl  # noqa: F401  (the interpreter looks for it in the globals)
 
 import gaaf_kernels as gk
 
