@@ -29,7 +29,7 @@ from gaaf_kernels.reference import (
 from gaaf_kernels.reference.registry import check_K
 
 from . import convert_tables as tables
-from .convert_check import check_run, held_reason
+from .convert_check import check_run, held_reason, unknown_reason
 from .functional import FunctionalScope, GAAFFunctionMode, install, installed
 from .torch import BACKENDS, GAAF
 
@@ -209,6 +209,14 @@ def convert(
     extra = dict(activation_map or {})
     if type(model) in extra or tables.find_rule(model) is not None:
         raise TypeError("convert() replaces submodules; wrap a bare activation in a container")
+    if example_inputs is not None and not isinstance(example_inputs, (tuple, list)):
+        raise TypeError(f"example_inputs must be a tuple of the forward's positional "
+                        f"arguments, e.g. example_inputs=(x,); got "
+                        f"{type(example_inputs).__name__}")
+    if example_kwargs is not None and not isinstance(example_kwargs, Mapping):
+        raise TypeError(f"example_kwargs must map the forward's keyword names to values, "
+                        f"e.g. example_kwargs={{'input_ids': ids}}; got "
+                        f"{type(example_kwargs).__name__}")
     if functional and installed(model):
         raise ValueError("the model was already converted with functional=True (its calls "
                          "are replaced already); convert it again without functional=True")
@@ -235,7 +243,7 @@ def convert(
                 if held is not None:
                     leave(held_reason(module, *held))
                 elif tables.looks_like_activation(module):
-                    leave("unrecognized activation class; map it with activation_map")
+                    leave(unknown_reason(module))
                 return None
             try:
                 name, params = rule.map(module)

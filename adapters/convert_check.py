@@ -115,7 +115,41 @@ def fixed_scale(module: nn.Module, fn: Callable) -> float | None:
     c = float(ratios[0])
     if not torch.allclose(y, c * phi, rtol=1e-9, atol=1e-12):
         return None
-    return c
+    return 1.0 if abs(c - 1.0) <= 1e-9 else c
+
+
+def identify(module: nn.Module) -> tuple[str, float] | None:
+    """(activation, c) where a parameter-free leaf ``module`` computes ``c * phi(x)`` for a
+    registered activation ``phi`` with its default parameters, on a few points; else
+    None (``fixed_scale`` says which modules are probed)."""
+    from gaaf_kernels import reference
+
+    for name in reference.activation_names():
+        def phi(x: Tensor, name: str = name) -> Tensor:
+            return torch.from_numpy(reference.forward(x.numpy(), name, "none"))
+        try:
+            scale = fixed_scale(module, phi)
+        except Exception:  # a user activation whose reference cannot run here
+            continue
+        if scale is not None:
+            return name, scale
+    return None
+
+
+def unknown_reason(module: nn.Module) -> str:
+    """Why an unknown class that reads like an activation is left alone: with what it
+    computes where a probe of its forward finds a (scaled) registered activation."""
+    found = identify(module)
+    cls = type(module).__name__
+    if found is None:
+        return "unrecognized activation class; map it with activation_map"
+    name, scale = found
+    if scale == 1.0:
+        return (f"unrecognized class that computes {name} on probe points; map it with "
+                f"activation_map={{{cls}: {name!r}}}")
+    return (f"unrecognized class that computes {scale:.8g} * {name} on probe points: no GAAF "
+            f"activation has a scale; convert(..., functional=True) replaces the {name} "
+            f"call inside it, if it makes one")
 
 
 def held_reason(module: nn.Module, attr: str, call: str, activation: str,

@@ -12,6 +12,7 @@ catalogue equivalent.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -200,7 +201,9 @@ def looks_like_activation(module: nn.Module) -> bool:
     if next(module.parameters(), None) is not None or next(module.buffers(), None) is not None:
         return False
     name = cls.__name__.lower()
-    return any(word in name for word in _ACTIVATION_WORDS)
+    # "Act" as a word of a CamelCase name: GammaAct, ActLayer (not Extract, Interact)
+    return any(word in name for word in _ACTIVATION_WORDS) or \
+        re.search(r"Act(?![a-z])", cls.__name__) is not None
 
 
 def _timm_functions() -> dict[str, str]:

@@ -314,3 +314,41 @@ def test_a_failing_example_forward_leaves_the_model_unconverted():
     assert "raised by the example forward" in "".join(caught.value.__notes__)
     assert isinstance(model[1], nn.Tanh) and type(model) is nn.Sequential
     assert not hasattr(model, "_gaaf_functional")
+
+
+def test_example_inputs_that_are_not_a_tuple_raise_before_the_model_changes():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Tanh())
+    with pytest.raises(TypeError, match=r"example_inputs must be a tuple .* e.g. "
+                                        r"example_inputs=\(x,\); got Tensor"):
+        convert(model, example_inputs=torch.randn(2, 4))  # tuple(x) would split its rows
+    with pytest.raises(TypeError, match="example_kwargs must map"):
+        convert(model, example_kwargs=[torch.randn(2, 4)])
+    assert isinstance(model[1], nn.Tanh)
+
+
+def test_unknown_activation_classes_are_probed_for_a_scaled_catalogue_activation():
+    class ScaledAct(nn.Module):  # a GammaAct variant that calls F.gelu itself
+        def forward(self, x):
+            return 1.7015 * F.gelu(x)
+
+    class MyTanhGELU(nn.Module):
+        def forward(self, x):
+            return F.gelu(x, approximate="tanh")
+
+    class SquashAct(nn.Module):  # reads like an activation; no catalogue formula
+        def forward(self, x):
+            return x / (1 + x.abs()) ** 2
+
+    class Extract(nn.Module):  # "act" inside a word: not an activation
+        def forward(self, x):
+            return F.relu(x)
+
+    model = nn.Sequential(ScaledAct(), MyTanhGELU(), SquashAct(), Extract())
+    _, report = run(model)
+    reasons = {item.path: item.reason for item in report.left_alone}
+    assert reasons["0"].startswith("unrecognized class that computes 1.7015 * gelu on probe "
+                                   "points: no GAAF activation has a scale")
+    assert reasons["1"] == ("unrecognized class that computes gelu_tanh on probe points; map "
+                            "it with activation_map={MyTanhGELU: 'gelu_tanh'}")
+    assert reasons["2"] == "unrecognized activation class; map it with activation_map"
+    assert "3" not in reasons
