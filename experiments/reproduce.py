@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,16 @@ def plot_curves(found: dict, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
+def _writable(directory: Path, option: str, error: type[Exception]) -> None:
+    """Create ``directory`` and a file in it, or raise ``error`` naming the option."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise error(f"cannot write {directory} ({option}): {exc}") from None
+
+
 def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
               tasks: list[str] | None = None, variants: list[str] | None = None,
               epochs: int | None = None, patience: int | None = None, device: str = "auto",
@@ -221,6 +232,9 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
     stem += f"-{'-'.join(variants)}" if variants else ""
     stem += "-noclip" if no_grad_clip else ""
     stem += "-quick" if quick else ""
+    # Where it writes, checked before the first run (not after hours, at the table).
+    _writable(out, "--out", HarnessError)
+    _writable(Path(results_dir), "--results-dir", HarnessError)
     if fetch and any(get_task(t).dataset == "mnist" for t in task_names):
         ensure_mnist(data_dir)
     missing: dict[str, str] = {}

@@ -167,3 +167,17 @@ def test_unwritable_out_fails_before_the_first_epoch(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "cannot write the run directory" in done.stderr and str(out) in done.stderr
     assert "epoch" not in done.stdout + done.stderr.replace("before the first epoch", "")
+
+
+@pytest.mark.parametrize("option", ["out", "results_dir"])
+def test_reproduce_refuses_a_file_as_out_or_results_dir_before_the_first_run(tmp_path,
+                                                                              option):
+    from gaaf_kernels.experiments.reproduce import reproduce
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    kw = {"out": tmp_path / "runs", "results_dir": tmp_path / "results", option: blocked}
+    with pytest.raises(HarnessError, match=f"cannot write {blocked}"):
+        reproduce("table4", seeds=1, tasks=["tiny-mlp"], epochs=1, threads=1, fetch=False,
+                  progress=False, **kw)
+    assert not (tmp_path / "runs" / "tiny-mlp").exists()  # no run started
