@@ -8,11 +8,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
-from gaaf_kernels.verify import Fault, Row, blame_reference, decisive_error
+from gaaf_kernels import reference
+from gaaf_kernels.verify import (
+    Fault,
+    Row,
+    blame_reference,
+    check_registered_derivatives,
+    decisive_error,
+)
 
 TESTS = Path(__file__).resolve().parent
 
@@ -83,3 +92,28 @@ def test_a_wrong_numpy_second_derivative_is_named_and_fails_only_the_band_rows()
     assert ("FAIL activation 'wrong_second_sine': numpy_second_derivative disagrees with a "
             "finite difference of numpy_derivative at x=-3.7") in done.stdout
     assert "2 passed, 2 failed" in done.stdout
+
+
+def _spec(value, derivative, second=None) -> SimpleNamespace:
+    """What check_registered_derivatives reads of a registration (no registry touched)."""
+    return SimpleNamespace(params=(("a", 2.0),), array_generic=False, value=value,
+                           derivative=derivative, second_derivative=second)
+
+
+def test_the_finite_difference_check_names_the_wrong_function_at_the_given_parameters(
+        monkeypatch):
+    specs = {
+        "right": _spec(lambda x, a: a * np.sin(x), lambda x, a: a * np.cos(x),
+                       lambda x, a: -a * np.sin(x)),
+        "wrong_first": _spec(lambda x, a: a * np.sin(x), lambda x, a: np.cos(x)),
+        "wrong_second": _spec(lambda x, a: a * np.sin(x), lambda x, a: a * np.cos(x),
+                              lambda x, a: a * np.sin(x)),
+        # defined for x > 0 only: NaN below, where no difference can judge it
+        "half_line": _spec(lambda x, a: np.sqrt(x), lambda x, a: 0.5 / np.sqrt(x)),
+    }
+    monkeypatch.setattr(reference, "get_activation", specs.__getitem__)
+    faults = check_registered_derivatives([("activation", n) for n in specs])
+    assert [(f.name, f.function) for f in faults] == [
+        ("wrong_first", "numpy_derivative"), ("wrong_second", "numpy_second_derivative")]
+    assert str(faults[0]).startswith("activation 'wrong_first': numpy_derivative disagrees "
+                                     "with a finite difference of numpy_value at x=-3.7")
