@@ -83,9 +83,13 @@ def launch_plan(cfg: Resolved, kernel: str, dtype_name: str, n: int,
     from gaaf_kernels.kernels import launch
 
     _, functions = launch.kernel_for(kernel, cfg.activation, cfg.shape, dtype_name, cfg.band)
-    options = launch._launch_options(n, _torch_dtype(dtype_name), None, False)
-    if not interpreted:
-        options["BF16_AS_BITS"] = False
+    if interpreted:  # torch tensors under TRITON_INTERPRET=1: the interpreter's rules
+        options = launch._launch_options(n, _torch_dtype(dtype_name), None, False)
+    else:  # a CUDA device: the GPU launch of kernels/launch.py
+        block_size, num_warps = launch.gpu_launch_config(dtype_name)
+        options = {"COMPUTE_DTYPE": tl.float64 if dtype_name == "float64" else tl.float32,
+                   "BLOCK_SIZE": block_size, "INT64_OFFSETS": n >= launch.INT32_LIMIT,
+                   "BF16_AS_BITS": False, "enable_fp_fusion": False, "num_warps": num_warps}
     grid = (triton.cdiv(max(n, 1), options["BLOCK_SIZE"]),)
     wrapper = jax_forward_kernel if kernel == "forward" else jax_backward_kernel
     return wrapper, functions, options, grid
