@@ -11,7 +11,9 @@
 Where it runs: on CPU and TPU, and on CUDA without jax-triton, the catalogue formulas in
 a ``jax.numpy`` namespace, fused by XLA (``adapters/jax_xla.py``); on a CUDA device with
 jax-triton installed, the project's Triton kernels through ``jax_triton.triton_call``
-(``adapters/jax_kernels.py``). :func:`path` says which one runs for an array.
+(``adapters/jax_kernels.py``). Functions registered for NumPy only run through the NumPy
+reference on the host (``jax.pure_callback``), first derivatives included.
+:func:`path` says which one runs for an array.
 Nothing here holds state: the functions are cached per configuration, and pytrees are
 left alone (``gaaf`` takes one array; map it over a pytree with ``jax.tree.map``).
 """
@@ -97,7 +99,6 @@ def _platform_split(xla_fn: Callable, triton_fn: Callable | None, backend: str) 
 @functools.lru_cache(maxsize=256)
 def _functions(cfg: Resolved, backend: str) -> tuple[Callable, Callable]:
     """(forward, backward) for one configuration, both jitted; forward differentiable."""
-    jax_xla.check_generic(cfg)
     triton_fwd = triton_factor = triton_bwd = None
     if _uses_triton(backend):
         from . import jax_kernels

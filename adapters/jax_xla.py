@@ -65,13 +65,30 @@ def compute_dtype(dtype) -> np.dtype:
                     f"got {name}")
 
 
-def check_generic(cfg: Resolved) -> None:
-    """Functions registered for NumPy only cannot be traced by JAX: say so."""
-    for spec in (cfg.activation, cfg.shape):
-        if not spec.array_generic:
-            raise TypeError(
-                f"{spec.kind} {spec.name!r} has NumPy functions only, which JAX cannot "
-                "trace; register it with array_generic=True (functions of (xp, x, ...))")
+def numpy_only(cfg: Resolved) -> bool:
+    """True when the activation or the shape has NumPy functions only (JAX cannot trace
+    them): the values then come from the NumPy reference through ``jax.pure_callback``."""
+    return not (cfg.activation.array_generic and cfg.shape.array_generic)
+
+
+def _reference_callback(fn: Callable, cfg: Resolved, x, *rest):
+    """``fn`` (reference.forward or backward) on the host, as a JAX value of x's shape and
+    dtype; elementwise, so ``vmap`` passes whole batches."""
+    from gaaf_kernels import reference
+
+    kwargs = dict(activation=cfg.activation.name, shape=cfg.shape.name, K=cfg.K,
+                  activation_params=dict(zip(cfg.activation.param_names,
+                                             cfg.activation_params)),
+                  shape_params=dict(zip(cfg.shape.param_names, cfg.shape_params)),
+                  band=cfg.band)
+    target = getattr(reference, fn)
+
+    def host(*arrays):
+        with np.errstate(all="ignore"):
+            return np.asarray(target(*(np.asarray(a) for a in arrays), **kwargs))
+
+    result = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    return jax.pure_callback(host, result, x, *rest, vmap_method="broadcast_all")
 
 
 class _Parts:
@@ -98,6 +115,8 @@ class _Parts:
 
 def value(x, cfg: Resolved):
     """y = phi(x) + g(x) s(x) in x's dtype (NaN where x is NaN)."""
+    if numpy_only(cfg):
+        return _reference_callback("forward", cfg, x)
     p = _Parts(cfg, compute_dtype(x.dtype))
     xc = x.astype(compute_dtype(x.dtype))
     s = p.shape("value", xc)
@@ -108,6 +127,8 @@ def value(x, cfg: Resolved):
 
 def factor(xc, cfg: Resolved):
     """phi' + s + g s' in the compute dtype of ``xc`` (NaN where x is NaN)."""
+    if numpy_only(cfg):
+        return _reference_callback("backward", cfg, xc, jnp.ones_like(xc))
     p = _Parts(cfg, xc.dtype)
     dphi = p.act("derivative", xc)
     s, ds = p.shape("value", xc), p.shape("derivative", xc)
@@ -172,6 +193,11 @@ def _third_of_activation(p: _Parts, xc):
 
 def second(xc, cfg: Resolved):
     """d/dx (phi' + s + g s') = phi'' + 2 s' + g s'' in the compute dtype, a.e."""
+    if numpy_only(cfg):
+        raise ValueError(
+            f"second derivatives of GAAF need phi'' and s'' as JAX-traceable functions; "
+            f"{cfg.activation.name!r}/{cfg.shape.name!r} has NumPy functions only "
+            "(register it with array_generic=True)")
     p = _Parts(cfg, xc.dtype)
     s2_fn = shape_second_derivative(cfg.shape)
     d2phi = p.act("second_derivative", xc)

@@ -265,3 +265,32 @@ def test_import_gaaf_kernels_imports_no_framework():
             "bad = [m for m in ('jax', 'torch', 'array_api_compat') if m in sys.modules]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_only_user_functions_run_through_the_reference():
+    """An activation registered with NumPy functions only: jax.pure_callback to the
+    reference, under jit, grad and vmap; its second derivative is refused."""
+    import triton
+
+    import gaaf_kernels as gk
+
+    @triton.jit
+    def cube(x):
+        return x * x * x
+
+    @triton.jit
+    def cube_derivative(x):
+        return 3.0 * x * x
+
+    gk.register_activation("jax_test_cube", triton_value=cube, triton_derivative=cube_derivative,
+                           numpy_value=lambda x: x * x * x,
+                           numpy_derivative=lambda x: 3 * x * x, default_shape="gaussian")
+    x = _sample(64)
+    xj = jnp.asarray(x.reshape(8, 8))
+    y = jax.jit(lambda v: gj.gaaf(v, "jax_test_cube"))(xj)
+    np.testing.assert_array_equal(np.asarray(y).ravel(), ref.forward(x, "jax_test_cube"))
+    grad = jax.vmap(jax.grad(lambda v: gj.gaaf(v, "jax_test_cube").sum()))(xj)
+    np.testing.assert_array_equal(np.asarray(grad).ravel(),
+                                  ref.backward(x, np.ones_like(x), "jax_test_cube"))
+    with pytest.raises(ValueError, match="has NumPy functions only"):
+        jax.hessian(lambda v: gj.gaaf(v, "jax_test_cube"))(jnp.float32(0.5))
