@@ -294,3 +294,19 @@ def test_numpy_only_user_functions_run_through_the_reference():
                                   ref.backward(x, np.ones_like(x), "jax_test_cube"))
     with pytest.raises(ValueError, match="has NumPy functions only"):
         jax.hessian(lambda v: gj.gaaf(v, "jax_test_cube"))(jnp.float32(0.5))
+
+
+def test_the_examples_of_the_readme_and_docs_run():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+    namespace: dict = {}
+    exec(compile(next(b for b in readme if "adapters.jax" in b), "README.md", "exec"), namespace)
+    assert float(namespace["grad"][3]) == 2.0  # tanh'(0) + s(0) = 1 + 1
+    for block in re.findall(r"```python\n(.*?)```", (root / "docs" / "jax.md").read_text(),
+                            flags=re.S)[1:]:
+        namespace = {}
+        exec(compile(block, "docs/jax.md", "exec"), namespace)
+    assert namespace["y"].shape == (3,)
