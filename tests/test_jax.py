@@ -267,12 +267,19 @@ def test_import_gaaf_kernels_imports_no_framework():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_numpy_only_user_functions_run_through_the_reference():
+def test_numpy_only_user_functions_run_through_the_reference(monkeypatch):
     """An activation registered with NumPy functions only: jax.pure_callback to the
-    reference, under jit, grad and vmap; its second derivative is refused."""
+    reference, under jit, grad and vmap; its second derivative is refused. (Registered
+    into copies of the registries, so later tests see the catalogue alone.)"""
     import triton
 
     import gaaf_kernels as gk
+    from gaaf_kernels import registry as kernel_registry
+    from gaaf_kernels.reference import registry as reference_registry
+
+    for module, name in ((reference_registry, "_ACTIVATIONS"), (kernel_registry, "_TRITON"),
+                         (kernel_registry, "_FAST"), (kernel_registry, "_SECOND")):
+        monkeypatch.setattr(module, name, dict(getattr(module, name)))
 
     @triton.jit
     def cube(x):
