@@ -129,6 +129,7 @@ def test_grad_jvp_vjp_jacfwd_and_jit_agree_with_the_backward():
     np.testing.assert_allclose(grad, want, **tol)
     jac = jax.jacfwd(lambda v: fn(v) * tj[:16])(xj[:16])
     np.testing.assert_allclose(np.diag(jac), want[:16], **tol)
+    np.testing.assert_array_equal(jax.jacrev(lambda v: fn(v) * tj[:16])(xj[:16]), jac)
     np.testing.assert_allclose(gj.gaaf_backward(xj, tj, "silu", band=True), want, **tol)
 
 
