@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 
@@ -25,6 +24,7 @@ from gaaf_kernels.reference import activation_names
 from gaaf_kernels.reference.catalogue import ACTIVATIONS, Builtin, Function
 
 from .torch import gaaf
+from .torch_private import caller_frames, traced_frames
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _SHORT = (("torch.nn.functional.", "F."), ("torch.Tensor.", "Tensor."))
@@ -198,33 +198,22 @@ class FunctionalScope:
 
 def called_by_gaaf() -> bool:
     """Whether the intercepted call comes from GAAF's own code (eager only)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is _FORWARD_CODE:
+    return _from_gaaf(caller_frames(1))
+
+
+def _from_gaaf(frames) -> bool:
+    for code, globals_ in frames:
+        if code is _FORWARD_CODE:
             return False  # reached the converted model's forward: the call is the model's
-        if frame.f_globals.get("__name__", "").startswith(_INTERNALS):
+        if globals_.get("__name__", "").startswith(_INTERNALS):
             return True
-        frame = frame.f_back
     return False
 
 
 @torch.compiler.assume_constant_result  # runs while Dynamo traces, on its frame stack
 def _traced_by_gaaf() -> bool:
-    """Whether the call Dynamo is tracing comes from GAAF's own code (under compile).
-
-    Dynamo interprets the model's bytecode, so the real Python stack holds Dynamo's
-    frames; its own chain of translators (one per inlined function) is the traced stack.
-    """
-    from torch._dynamo.symbolic_convert import InstructionTranslator
-
-    tx = InstructionTranslator.current_tx().output.current_tx  # the innermost inlined call
-    while tx is not None:
-        if tx.f_code is _FORWARD_CODE:
-            return False
-        if tx.f_globals.get("__name__", "").startswith(_INTERNALS):
-            return True
-        tx = getattr(tx, "parent", None)
-    return False
+    """Whether the call Dynamo is tracing comes from GAAF's own code (under compile)."""
+    return _from_gaaf(traced_frames())
 
 
 class GAAFFunctionMode(TorchFunctionMode):

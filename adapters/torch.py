@@ -29,6 +29,7 @@ from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shap
 from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, generation
 
 from . import torch_composite, torch_fused
+from .torch_private import engine_will_execute, functorch_transforms_active
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -140,10 +141,9 @@ def _engine_needs(ctx, index: int) -> bool:
 
     ``ctx.needs_input_grad`` says only that the input requires grad; ``hvp`` asks for the
     gradient in w alone, and the engine then never runs the node of x.
-    (``torch._C._will_engine_execute_node``, as ``torch.autograd.graph`` uses it.)
     """
     node = ctx.next_functions[index][0]
-    return node is not None and torch._C._will_engine_execute_node(node)
+    return node is not None and engine_will_execute(node)
 
 
 def _batch_first(tensors, in_dims, batch_size: int) -> list[Tensor]:
@@ -154,8 +154,7 @@ def _batch_first(tensors, in_dims, batch_size: int) -> list[Tensor]:
 
 
 def _functorch_active() -> bool:
-    # What Function.apply itself asks: is a torch.func transform (grad, vmap, jvp) on?
-    return torch._C._are_functorch_transforms_active()
+    return functorch_transforms_active()  # torch.func: grad, vmap, jvp
 
 
 def _backward_any(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:

@@ -33,6 +33,8 @@ from gaaf_kernels.reference.formulas import (
     sawtooth,
 )
 
+from .torch_private import standalone_compile
+
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
     # Not torch.isfinite: it decomposes to (t == t) & ..., and AOTAutograd's partitioner
@@ -223,9 +225,7 @@ def _inductor_artifact(math_fn, constants: tuple, examples: list[torch.Tensor],
 
     with torch.no_grad():
         traced = make_fx(graph, tracing_mode="symbolic")(*examples)
-    with torch._inductor.config.patch(options):
-        return torch._inductor.standalone_compile(traced, examples,
-                                                  dynamic_shapes="from_graph")
+    return standalone_compile(traced, examples, options)
 
 
 def _build(math_fn, constants: tuple, tensors: tuple[torch.Tensor, ...], parallel: bool):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchlib import ACTIVATIONS, contender_fn, describe, record_bandwidth, run_pass, synchronizer
+from benchlib import ACTIVATIONS, back_to_back, contender_fn, describe, record_bandwidth, run_pass
 
 SUITE_SIZES = ("128x512", "128x64x32x32", "2^24", "2^28")
 PASSES = ("fwd", "bwd", "fwdbwd")
@@ -87,17 +87,15 @@ def test_copy(benchmark, tensors, device, size):
     """Device-to-device copy of float32: the bandwidth ceiling (2 tensor passes)."""
     x, _ = tensors.get(device, "float32", size)
     dst = torch.empty_like(x)
-    wait = synchronizer(device)
     describe(benchmark, contender="copy", role="copy", activation="-", device=device,
              dtype="float32", size=size, pass_="copy", group=f"{device} copy", suite="copy")
 
     def copy():
         dst.copy_(x)
-        wait()
         return dst
 
-    if benchmark.enabled:
-        copy()
-    benchmark(copy)
+    back_to_back(benchmark, copy, device)  # as the passes are timed
+    if device == "cuda":
+        torch.cuda.synchronize()
     record_bandwidth(benchmark)
     assert torch.equal(dst, x)

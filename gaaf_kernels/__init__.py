@@ -40,9 +40,11 @@ def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *
             K: float = DEFAULT_K,
             activation_params: Mapping[str, float] | None = None,
             shape_params: Mapping[str, float] | None = None, band: bool = False):
-    """GAAF forward of a NumPy array, torch tensor, CuPy array or CUDA DLPack array.
+    """GAAF forward of a NumPy, PyTorch, JAX or CuPy array, any Array API array
+    (array-api-strict, Dask, ...), or a CUDA DLPack array.
 
-    Returns the same kind of array on the same device (see ``adapters/arrays.py``).
+    Returns the same kind of array on the same device and dtype (``adapters/arrays.py``);
+    JAX arrays stay differentiable (``gaaf_kernels.adapters.jax``).
     ``band=True`` multiplies the shape by the saturation band 1 - phi'/m.
     """
     from gaaf_kernels.adapters.arrays import forward as _forward

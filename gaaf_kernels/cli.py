@@ -96,6 +96,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     shown = backends + ([] if args.no_compiled else [verify.COMPILED])
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
           f"(backends: {', '.join(shown)}; Triton on {where})")
+    _report_jax(backends)
     return 1 if failed or problems else 0
 
 
@@ -122,6 +123,19 @@ def _report_faults(problems: list[Fault]) -> None:
               "whatever the path computes):")
     for problem in problems:
         print(f"FAIL {problem}")
+
+
+def _report_jax(backends: list[str]) -> None:
+    """Say whether the JAX adapter was checked, and which of its paths ran."""
+    if "jax" not in backends:
+        print("JAX: not installed, its path was not checked")
+        return
+    import jax
+
+    from gaaf_kernels import verify_jax
+
+    print(f"JAX {jax.__version__}: checked the {verify_jax.path()} path on "
+          f"{jax.default_backend()} (jax.vjp for the backward)")
 
 
 BAND_CHOICES = {"off": (False,), "on": (True,), "both": (False, True)}

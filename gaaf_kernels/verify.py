@@ -135,6 +135,10 @@ def available_backends() -> list[str]:
     if torch.cuda.is_available() or interpreting():
         backends.append("triton")
     backends.append("torch")
+    from . import verify_jax
+
+    if verify_jax.available():
+        backends.append("jax")  # the JAX adapter (verify_jax.py), when JAX is installed
     return backends
 
 
@@ -151,6 +155,10 @@ COMPILED = "torch-compiled"
 
 def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
                band: bool = False) -> Row:
+    if backend == "jax":
+        from .verify_jax import check_case as check_jax_case
+
+        return check_jax_case(activation, shape, dtype, band)
     from gaaf_kernels.adapters.torch import gaaf, gaaf_backward
 
     kwargs = {"activation": activation, "shape": shape, "band": band}

@@ -177,6 +177,12 @@ print("gaaf_kernels from", gaaf_kernels.__file__)')
 }
 
 install_project() {
+    # jax-triton (for the JAX adapter's Triton path), if a wheel was carried: no deps
+    # (its pins may not match the machine's jax and triton; the JAX tests say if it works)
+    if [[ -n ${GAAF_WHEELS:-} ]] && ls "$GAAF_WHEELS"/jax_triton-*.whl >/dev/null 2>&1; then
+        "$PY" -m pip install --no-deps --no-index --find-links "$GAAF_WHEELS" jax-triton ||
+            echo "jax-triton did not install (the JAX tests then check the XLA path)"
+    fi
     if import_check 2>/dev/null; then
         echo "already installed"
         return 0
