@@ -86,13 +86,16 @@ class ConversionReport:
     never_ran: list[str] = field(default_factory=list)
     #: Activation calls of the example forward that stayed plain: (call, activation) -> n.
     plain_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Activation calls of the example forward with no GAAF equivalent: (call, reason) -> n.
+    unreplaceable_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def complete(self) -> bool:
         """Every activation found was converted and an example forward showed it runs as
         GAAF: False without an example forward, which alone sees calls and idle modules."""
         unexpected = [x for x in self.left_alone if not x.reason.startswith(_NOT_SELECTED)]
-        return self.checked and not (unexpected or self.never_ran or self.plain_calls)
+        return self.checked and not (unexpected or self.never_ran or self.plain_calls
+                                     or self.unreplaceable_calls)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """(class, GAAF activation with parameters) -> number of modules converted."""
@@ -131,7 +134,12 @@ class ConversionReport:
                              f"({hint}):")
                 lines += [f"  {n} x {call} ({act})"
                           for (call, act), n in self.plain_calls.items()]
-            if not self.never_ran and not self.plain_calls:
+            if self.unreplaceable_calls:
+                lines.append("activation calls in the example forward with no GAAF "
+                             "equivalent (left as they are):")
+                lines += [f"  {n} x {call}: {why}"
+                          for (call, why), n in self.unreplaceable_calls.items()]
+            if not (self.never_ran or self.plain_calls or self.unreplaceable_calls):
                 lines.append("example forward: every converted module ran, no plain "
                              "activation call")
         if self.functional is not None:
@@ -323,6 +331,10 @@ def _warn(result: ConversionReport) -> None:
     if result.plain_calls:
         calls = ", ".join(f"{n} x {call}" for (call, _), n in result.plain_calls.items())
         problems.append(f"found plain activation calls in the example forward: {calls}")
+    if result.unreplaceable_calls:
+        calls = ", ".join(f"{n} x {call}"
+                          for (call, _), n in result.unreplaceable_calls.items())
+        problems.append(f"found activation calls with no GAAF equivalent: {calls}")
     if problems:
         warnings.warn(f"convert() {'; '.join(problems)}. Pass report=True for the details.",
                       UserWarning, stacklevel=3)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from .functional import FUNCTIONS, called_by_gaaf
+from .functional import FUNCTIONS, UNHANDLED, called_by_gaaf
 from .torch import GAAF
 
 if TYPE_CHECKING:
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 
 class _ActivationCalls(TorchFunctionMode):
-    """Counts the catalogue's activation calls that reach it, by (call, activation).
+    """Counts the catalogue's activation calls that reach it, by (call, activation), and
+    the activation calls that have no GAAF equivalent, by (call, reason).
 
     Calls that a ``GAAFFunctionMode`` inside the model replaces never get here (it
     answers them with GAAF); those it leaves alone do. GAAF's own internal calls are not
@@ -37,10 +38,15 @@ class _ActivationCalls(TorchFunctionMode):
         super().__init__()
         self.selected = selected
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.unreplaceable: Counter[tuple[str, str]] = Counter()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         entry = FUNCTIONS.get(func)
+        unhandled = UNHANDLED.get(func) if entry is None else None
+        if unhandled is not None and args and isinstance(args[0], Tensor) and \
+                args[0].is_floating_point() and not called_by_gaaf():
+            self.unreplaceable[unhandled] += 1
         if entry is not None and not called_by_gaaf():
             label, bind = entry
             try:
@@ -84,6 +90,7 @@ def check_run(model: nn.Module, report: ConversionReport, args: tuple, kwargs: d
     report.never_ran = [path for path in [c.path for c in report.converted] + report.already
                         if path not in ran]
     report.plain_calls = counter.calls
+    report.unreplaceable_calls = counter.unreplaceable
 
 
 _PROBE = (-2.7, -1.3, -0.55, 0.35, 0.8, 1.9, 3.1)  # away from the catalogue's kinks

@@ -122,15 +122,17 @@ def computes(fn) -> tuple[str, dict[str, float]] | None:
     return None if activation is None else (activation, params)
 
 _NO_CATALOGUE = "no catalogue activation with this formula"
+_CELU = ("elu only for alpha=1, and calls of celu are not replaced (nn.CELU(alpha=1) "
+         "modules are)")
 # Activation calls with no GAAF equivalent: left as they are, and counted in the report.
 UNHANDLED: dict[Callable, tuple[str, str]] = {
     F.prelu: ("F.prelu", "learned slope"),
     F.rrelu: ("F.rrelu", "random slope in training"),
     F.rrelu_: ("F.rrelu_", "random slope in training"),
     F.glu: ("F.glu", "gated, halves the input"),
-    F.celu: ("F.celu", _NO_CATALOGUE),
-    torch.celu: ("torch.celu", _NO_CATALOGUE),
-    torch.celu_: ("torch.celu_", _NO_CATALOGUE),
+    F.celu: ("F.celu", _CELU),
+    torch.celu: ("torch.celu", _CELU),
+    torch.celu_: ("torch.celu_", _CELU),
     F.logsigmoid: ("F.logsigmoid", _NO_CATALOGUE),
     F.hardshrink: ("F.hardshrink", _NO_CATALOGUE),
     F.softshrink: ("F.softshrink", _NO_CATALOGUE),

@@ -352,3 +352,23 @@ def test_unknown_activation_classes_are_probed_for_a_scaled_catalogue_activation
                             "it with activation_map={MyTanhGELU: 'gelu_tanh'}")
     assert reasons["2"] == "unrecognized activation class; map it with activation_map"
     assert "3" not in reasons
+
+
+def test_activation_calls_without_a_gaaf_equivalent_are_reported_with_the_reason():
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(4, 4)
+            self.act = nn.Tanh()
+
+        def forward(self, x):
+            return F.logsigmoid(self.act(self.lin(F.celu(x))))
+
+    _, report = run(Head(), example_inputs=(torch.randn(2, 4),))
+    assert report.plain_calls == {} and report.never_ran == []
+    assert report.unreplaceable_calls == {
+        ("F.celu", "elu only for alpha=1, and calls of celu are not replaced "
+                   "(nn.CELU(alpha=1) modules are)"): 1,
+        ("F.logsigmoid", "no catalogue activation with this formula"): 1}
+    assert not report.complete
+    assert "1 x F.logsigmoid: no catalogue activation" in report.summary()

@@ -175,7 +175,8 @@ def test_unhandled_calls_and_unselected_kinds_are_reported():
         model(x), F.celu(x) + torch.tanh(x) + gaaf(x, "gelu") + F.relu(x.int()).double())
     assert report.functional.converted == {("F.gelu", "gelu"): 1}
     assert report.functional.left_alone == {
-        ("F.celu", "no catalogue activation with this formula"): 1,
+        ("F.celu", "elu only for alpha=1, and calls of celu are not replaced "
+                   "(nn.CELU(alpha=1) modules are)"): 1,
         ("torch.tanh", "tanh not selected"): 1, ("F.relu", "input of type torch.int32"): 1}
     assert "1 x F.celu left alone" in report.summary()
 
