@@ -8,6 +8,7 @@ import os
 import platform
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 
@@ -161,12 +162,11 @@ def _unwritable(tmp_path):
 
 def test_unwritable_out_fails_before_the_first_epoch(tmp_path):
     out = _unwritable(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "gaaf_kernels.cli", "train", "tiny-mlp",
-                           "--variant", "base", "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True, env=ENV, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert "cannot write the run directory" in done.stderr and str(out) in done.stderr
-    assert "epoch" not in done.stdout + done.stderr.replace("before the first epoch", "")
+    epochs = []
+    with pytest.raises(HarnessError, match=f"cannot write the run directory .*{out}"):
+        train(config(out), callbacks=[SimpleNamespace(
+            on_epoch_end=lambda *a: epochs.append(a), on_batch_end=lambda *a: None)])
+    assert epochs == []
 
 
 @pytest.mark.parametrize("option", ["out", "results_dir"])
