@@ -1,66 +1,124 @@
 #!/usr/bin/env bash
-# GPU check of gaaf-kernels on a CUDA machine without network access.
+# GPU check of gaaf-kernels on a CUDA machine without network access, and its CPU rehearsal.
 #
-#   scripts/gpu_check.sh OUTDIR
+#   scripts/gpu_check.sh OUTDIR                      on the GPU machine
+#   scripts/gpu_check.sh --rehearse OUTDIR           the same steps on a CPU (< 10 min)
+#   scripts/gpu_check.sh --rehearse --quick OUTDIR   a short rehearsal (the test suite's)
 #
-# Steps (each under `timeout`; a failed step does not stop the others; the exit status
-# is non-zero when any step failed):
-#   env       nvidia-smi, driver, CUDA, Python, torch, triton, cupy versions -> env.txt
-#   install   the project without dependencies and without network:
-#             pip install --no-deps --no-build-isolation --no-index -e . (falls back to
-#             a PYTHONPATH shim); missing test packages only from $GAAF_WHEELS
-#   tests     pytest -m gpu tests                      -> gpu_tests.txt
-#   verify    gaaf verify (kernels vs the reference)   -> verify.txt
-#             (tests and verify run side by side: both mostly compile Triton kernels)
-#   roofline  scripts/roofline.py: fused kernels at 2^28 elements, float32 and bfloat16,
-#             measured % of the copy bandwidth beside the static model's prediction
-#                                                      -> roofline.md, roofline.json
-#   bench     pytest benchmarks -m gpu, one run per size group, then merged
-#                                                      -> bench.json
-#   models    benchmarks/test_bench_models.py -m gpu: MLP and BN-CNN training steps,
-#             plain / GAAF / naive formula, eager and torch.compile (one run per model;
-#             ~90 s together, mostly Inductor compiling), merged into bench.json
-#   report    scripts/bench_report.py                  -> bench_cuda.md, bench_cuda.png
-#   summary   the short table printed last             -> summary.txt
-# Logs of the single runs go to OUTDIR/work/.
+# Results first, partial results always. The steps, in order of value (each under
+# `timeout --foreground`; a failed step does not stop the others):
+#   env        nvidia-smi, driver, CUDA, Python, torch, triton, cupy, jax versions
+#   install    pip install --no-deps --no-build-isolation --no-index -e . (or a
+#              PYTHONPATH shim); missing test packages only from $GAAF_WHEELS
+#   roofline   scripts/roofline.py: every default pair, float32 and bfloat16, forward and
+#              backward, at 2^28 elements: measured % of the copy beside the prediction for
+#              the cubin that ran; roofline.md is written row by row (a kernel's error is
+#              one FAIL row)
+#   tests      pytest -m gpu tests (CuPy and JAX apart, below)
+#   models     benchmarks/test_bench_models.py on CUDA: mlp, then cnn (one run each)
+#   bench      the op benchmarks at 2^28 elements (copy ceiling first)
+#   verify     gaaf verify --band off, one dtype per call (float32, bfloat16; each call
+#              prints its own table), then --band on for float32
+#   bench      the op benchmarks at 2^24, then at 128x512 and 128x64x32x32
+#   cupy       tests/test_cupy_gpu.py
+#   jax        tests/test_jax*.py, when such a file exists and jax imports
+#   report     scripts/bench_report.py over every benchmark JSON
 #
-# Time: everything together stays within GAAF_GPU_CHECK_BUDGET seconds (default 450,
-# under 8 minutes); each step's timeout is the smaller of its own cap and what is left.
+# Time: everything, the report included, fits GAAF_GPU_CHECK_BUDGET seconds (default 450);
+# the caps below add up to the budget less REPORT_RESERVE. A step runs for the smaller of
+# its cap and what is left; a step that cannot get its useful minimum is SKIPPED (out of
+# time), not failed. Worst case: the budget + 5 s (the kill after a timeout) + the report's
+# own 20 s cap, well under the 600 s of one command on the GPU machine.
+# Partial results: a timed-out pytest run ends as on Ctrl-C (benchmarks/conftest.py turns
+# SIGTERM into KeyboardInterrupt; `--foreground` keeps the signal from Inductor's compile
+# workers), so pytest-benchmark still writes the JSON of every benchmark that finished.
+#
+# Output (at most 8 files come back from the GPU machine; this writes 4, refreshed after
+# every step, so a run killed from outside still leaves them):
+#   OUTDIR/roofline.md        the key table, with card, versions, date, copy GB/s
+#   OUTDIR/summary.md         every step's status, seconds and key figures; the roofline;
+#                             the benchmark summary; verify's counts
+#   OUTDIR/gpu_check.tar.gz   everything else: logs, env, roofline.json, bench JSON, the
+#                             benchmark report (bench_cuda.md, .png), verify tables
+#   OUTDIR/console.log        what this script printed
+#
+# Rehearsal (--rehearse): every step on a CPU machine. Triton under the interpreter at
+# tiny sizes; the roofline through the same code with a stand-in for torch.cuda and cubins
+# compiled for sm_90; the GPU tests collected and skipped; benchmark groups and model
+# steps on CPU at their smallest size (several calls per round, the GPU path's timing
+# code); verify for tanh only; shortened caps. One benchmark group is forced to time out
+# and must leave its partial JSON (the copy ceiling at least). --quick (the test suite's
+# form) gives that group the rest of a short budget, so every later step is skipped for
+# want of time; the rehearsal then checks its own output.
+#
 # Environment: PYTHON (default python3), GAAF_WHEELS (a folder of wheels for pip
-# --no-index --find-links; never the network), GAAF_GPU_CHECK_BUDGET,
-# GAAF_GPU_CHECK_DRY_RUN=1 (print the commands, run only `report` on OUTDIR/bench.json:
-# for trying the script on a machine without a GPU).
+# --no-index --find-links; never the network), GAAF_GPU_CHECK_BUDGET.
 
 set -u -o pipefail
 
-if [[ $# -ne 1 ]]; then
-    echo "usage: $0 OUTDIR" >&2
+usage() {
+    echo "usage: $0 [--rehearse [--quick]] OUTDIR" >&2
     exit 2
-fi
+}
+
+MODE=gpu
+QUICK=0
+OUTARG=
+while (($#)); do
+    case $1 in
+        --rehearse) MODE=rehearse ;;
+        --quick) QUICK=1 ;;
+        -h | --help) usage ;;
+        -*) usage ;;
+        *) [[ -z $OUTARG ]] || usage; OUTARG=$1 ;;
+    esac
+    shift
+done
+[[ -n $OUTARG ]] || usage
+((QUICK == 0)) || [[ $MODE == rehearse ]] || usage
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-mkdir -p "$1/work" || exit 2
-OUT=$(cd "$1" && pwd)
-WORK=$OUT/work
+mkdir -p "$OUTARG" || exit 2
+OUT=$(cd "$OUTARG" && pwd)
+rm -f "$OUT/roofline.md" "$OUT/summary.md" "$OUT/gpu_check.tar.gz" "$OUT/console.log"
+# Work files live outside OUTDIR (only 8 files come back from it); they travel in the tarball.
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/gaaf-gpu-check.XXXXXX") || exit 2
 PY=${PYTHON:-python3}
 if [[ $PY == */* ]]; then # a path: make it absolute (steps run from other folders)
     PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 fi
-BUDGET=${GAAF_GPU_CHECK_BUDGET:-450}
-DRY=${GAAF_GPU_CHECK_DRY_RUN:-0}
-REPORT_RESERVE=25 # seconds kept for the report and the summary
+REPORT_RESERVE=20 # seconds kept for the report and the summary
+if [[ $MODE == gpu ]]; then
+    BUDGET=${GAAF_GPU_CHECK_BUDGET:-450}
+elif ((QUICK)); then
+    BUDGET=${GAAF_GPU_CHECK_BUDGET:-110}
+else
+    BUDGET=${GAAF_GPU_CHECK_BUDGET:-540}
+fi
 START=$SECONDS
 
+exec > >(tee -a "$OUT/console.log") 2>&1
 cd "$ROOT" || exit 2
 export ROOT OUT WORK PY
-trap 'kill $(jobs -p) 2>/dev/null' EXIT # background steps end with this script
-unset TRITON_INTERPRET # real kernels on the GPU, never the interpreter
+cleanup() {
+    kill $(jobs -p) 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 export GAAF_NO_REEXEC=1
+if [[ $MODE == gpu ]]; then
+    unset TRITON_INTERPRET # real kernels on the GPU, never the interpreter
+else
+    export TRITON_INTERPRET=1 # set before any kernel is imported
+    export GAAF_BENCH_LAUNCHES=2 # the benchmarks' batched timing path, as on CUDA
+fi
 
 STEP_NAMES=()
 STEP_STATUS=()
 STEP_SECONDS=()
+STEP_CAPS=()
+STEP_NOTES=()
 FAILED=0
 
 log() { printf '[gpu_check %4ds] %s\n' "$((SECONDS - START))" "$*"; }
@@ -73,72 +131,127 @@ limit_for() {
     echo "$cap"
 }
 
-record() { # NAME RC SECONDS [NOTE]
-    local name=$1 rc=$2 secs=$3 note=${4:-} status
+record() { # NAME RC SECONDS CAP [NOTE]
+    local name=$1 rc=$2 secs=$3 cap=$4 note=${5:-} status
     case $rc in
         0) status=ok ;;
-        124 | 137) status="TIMEOUT" ;;
-        skip) status="SKIPPED${note:+ ($note)}" ;;
+        124 | 137) status=TIMEOUT ;;
+        skip) status=SKIPPED ;;
         *) status="FAIL (exit $rc)" ;;
     esac
-    [[ $rc == 0 && -n $note ]] && status="ok ($note)"
-    [[ $rc != 0 ]] && FAILED=1
+    [[ $rc != 0 && $rc != skip ]] && FAILED=1
     STEP_NAMES+=("$name")
     STEP_STATUS+=("$status")
     STEP_SECONDS+=("$secs")
-    log "$name: $status (${secs}s)"
+    STEP_CAPS+=("$cap")
+    STEP_NOTES+=("$note")
+    log "$name: $status${note:+ ($note)} (${secs}s)"
 }
 
-# run_step NAME CAP LOGFILE CMD...: run CMD under timeout, output to LOGFILE and stdout.
-# step_begin NAME CAP LABEL CMD...: sets STEP_LIMIT; returns 1 (step recorded as skipped
-# or as a dry run) when the command must not run.
-step_begin() {
-    local name=$1 cap=$2 label=$3
-    shift 3
-    STEP_LIMIT=$(limit_for "$cap")
-    if ((STEP_LIMIT < 5)); then
-        record "$name" skip 0 "out of time"
-        return 1
-    fi
-    log "$name ($label${STEP_LIMIT}s): $*"
-    if [[ $DRY == 1 ]]; then
-        record "$name" 0 0 "dry run"
-        return 1
-    fi
+# The last summary line of a pytest log ("3 passed, 2 skipped in 4.1s"), or empty.
+pytest_line() {
+    grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|deselected|error)' "$1" 2>/dev/null |
+        tail -n 1 | sed -E 's/=+//g; s/^ +| +$//g'
 }
 
+# run_step NAME CAP MIN LOGFILE CMD...: CMD under timeout, output to LOGFILE (its tail to
+# the console). Skipped when fewer than MIN seconds are left. Sets STEP_RC.
 run_step() {
-    local name=$1 cap=$2 logfile=$3
-    shift 3
-    local t0 rc
-    step_begin "$name" "$cap" "timeout " "$@" || return
-    t0=$SECONDS
-    timeout --kill-after=10 "$STEP_LIMIT" "$@" 2>&1 | tee "$logfile"
-    rc=${PIPESTATUS[0]}
-    record "$name" "$rc" "$((SECONDS - t0))"
-}
-
-# start_bg NAME CAP LOGFILE CMD...: like run_step, in the background; finish_bg NAME waits.
-declare -A BG_PID BG_T0
-start_bg() {
-    local name=$1 cap=$2 logfile=$3
-    shift 3
-    step_begin "$name" "$cap" "background, timeout " "$@" || return
-    BG_T0[$name]=$SECONDS
-    timeout --kill-after=10 "$STEP_LIMIT" "$@" >"$logfile" 2>&1 &
-    BG_PID[$name]=$!
-}
-finish_bg() {
-    local name=$1 rc
-    [[ -n ${BG_PID[$name]:-} ]] || return 0
-    wait "${BG_PID[$name]}"
-    rc=$?
-    local secs=$((SECONDS - ${BG_T0[$name]}))
-    if [[ $name == tests && $rc == 5 ]]; then # pytest: nothing collected
-        record "$name" 0 "$secs" "no GPU tests collected"
+    local name=$1 cap=$2 min=$3 logfile=$4
+    shift 4
+    local limit t0 rc note=
+    limit=$(limit_for "$cap")
+    STEP_RC=skip
+    if ((limit < min)); then
+        record "$name" skip 0 "$cap" "out of time: ${limit}s left, needs ${min}s"
+        snapshot
         return
     fi
-    record "$name" "$rc" "$secs"
+    log "$name (timeout ${limit}s of its ${cap}s cap): $*"
+    t0=$SECONDS
+    timeout --foreground --kill-after=5 "$limit" "$@" >"$logfile" 2>&1
+    rc=$?
+    tail -n 25 "$logfile"
+    case $logfile in
+        *.log | *.txt) note=$(pytest_line "$logfile") ;;
+    esac
+    STEP_RC=$rc
+    if [[ $rc == 5 ]] && grep -q "no tests ran" "$logfile"; then # pytest: nothing collected
+        rc=skip note="nothing collected${note:+: $note}"
+    elif [[ $rc == 0 && -n $note && ! $note =~ passed ]]; then # all skipped
+        local reason
+        reason=$(grep -m1 -oE 'SKIPPED \[[0-9]+\] [^:]+:[0-9]+: .*' "$logfile" | sed -E 's/^[^:]+:[0-9]+: //')
+        rc=skip note="$note${reason:+; $reason}"
+    fi
+    record "$name" "$rc" "$((SECONDS - t0))" "$cap" "$note"
+    snapshot
+}
+
+# --- the output files: summary.md and the tarball, refreshed after every step ----------
+
+write_summary() {
+    local final=${1:-0} i
+    {
+        echo "# GAAF GPU check"
+        echo
+        if [[ $MODE == rehearse ]]; then
+            echo "**REHEARSAL on a CPU (Triton interpreter, tiny sizes, stand-in for torch.cuda):"
+            echo "nothing here is a GPU figure.**"
+            echo
+        fi
+        echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); budget ${BUDGET}s, elapsed $((SECONDS - START))s"
+        [[ -s $WORK/env.txt ]] && grep -E '^(device|python|torch |triton |torch.version.cuda|cupy |jax |driver)' "$WORK/env.txt" | sed 's/^/- /'
+        echo "- repo: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git')$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' + local changes')"
+        if ((final)); then
+            if ((FAILED)); then
+                echo "- RESULT: FAILED (a step failed or timed out; the logs are in gpu_check.tar.gz)"
+            else
+                echo "- RESULT: all steps that ran passed ($((SECONDS - START))s)"
+            fi
+        else
+            echo "- RESULT: incomplete (written after each step; the run did not reach its end)"
+        fi
+        echo
+        echo "## Steps"
+        echo
+        echo "| step | status | seconds | cap | key figures / reason |"
+        echo "|---|---|---|---|---|"
+        for i in "${!STEP_NAMES[@]}"; do
+            echo "| ${STEP_NAMES[$i]} | ${STEP_STATUS[$i]} | ${STEP_SECONDS[$i]} | ${STEP_CAPS[$i]} | ${STEP_NOTES[$i]//|//} |"
+        done
+        echo
+        echo "## Roofline (roofline.md)"
+        echo
+        if [[ -s $OUT/roofline.md ]]; then
+            sed -n '2,$p' "$OUT/roofline.md"
+        else
+            echo "(not written)"
+        fi
+        if [[ -s $WORK/report.txt ]]; then
+            echo
+            echo "## Benchmarks (full tables: bench_cuda.md in the tarball)"
+            echo
+            echo '```'
+            cat "$WORK/report.txt"
+            echo '```'
+        fi
+        local f
+        for f in "$WORK"/verify_*.txt; do
+            [[ -s $f ]] || continue
+            echo
+            echo "## $(basename "$f" .txt) (last lines; the table is in the tarball)"
+            echo
+            echo '```'
+            grep -vE '^\[verify' "$f" | tail -n 6
+            echo '```'
+        done
+    } >"$OUT/summary.md.tmp" && mv "$OUT/summary.md.tmp" "$OUT/summary.md"
+}
+
+snapshot() {
+    write_summary "${1:-0}"
+    tar -czf "$OUT/gpu_check.tar.gz.tmp" -C "$WORK" --exclude=./pythonpath . 2>/dev/null &&
+        mv "$OUT/gpu_check.tar.gz.tmp" "$OUT/gpu_check.tar.gz"
 }
 
 # --- env ---------------------------------------------------------------------------
@@ -147,8 +260,7 @@ finish_bg() {
 env_report() {
     echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "host: $(uname -n) ($(uname -srm))"
-    echo "repo: $ROOT ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo 'no git')"\
-         "$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo '+ local changes'))"
+    echo "driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1 || echo none)"
     echo
     echo "== nvidia-smi"
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem \
@@ -165,8 +277,8 @@ import platform
 import sys
 
 print("python", sys.version.split()[0], platform.platform())
-for name in ("torch", "triton", "cupy", "numpy", "pytest", "pytest_benchmark", "ml_dtypes",
-             "matplotlib", "setuptools"):
+for name in ("torch", "triton", "cupy", "jax", "numpy", "pytest", "pytest_benchmark",
+             "ml_dtypes", "matplotlib", "setuptools"):
     try:
         module = importlib.import_module(name)
         print(f"{name:18s}", getattr(module, "__version__", "?"))
@@ -186,17 +298,9 @@ except Exception as exc:
 EOF
 }
 
-if [[ $DRY == 1 ]]; then
-    log "env: dry run"
-    record env 0 0 "dry run"
-else
-    t0=$SECONDS
-    export -f env_report
-    timeout 60 bash -c env_report >"$OUT/env.txt" 2>&1
-    rc=$?
-    cat "$OUT/env.txt"
-    record env "$rc" "$((SECONDS - t0))"
-fi
+log "gaaf gpu_check ($MODE$( ((QUICK)) && echo ', quick')), budget ${BUDGET}s, output $OUT"
+export -f env_report
+run_step env 15 5 "$WORK/env.txt" bash -c env_report
 
 # --- install -----------------------------------------------------------------------
 
@@ -210,6 +314,10 @@ print("gaaf_kernels from", gaaf_kernels.__file__)')
 
 # shellcheck disable=SC2329
 install_project() {
+    if [[ $MODE == rehearse ]]; then # never touch the rehearsing environment
+        import_check && echo "rehearsal: import check only (no pip install)"
+        return
+    fi
     local find_links=()
     [[ -n ${GAAF_WHEELS:-} ]] && find_links=(--find-links "$GAAF_WHEELS")
     if "$PY" -m pip install --no-deps --no-build-isolation --no-index "${find_links[@]}" \
@@ -248,92 +356,172 @@ install_project() {
     fi
 }
 
+export MODE
 export -f import_check install_project
-run_step install 120 "$WORK/install.log" bash -c install_project
-if [[ -s $WORK/pythonpath.txt && $DRY != 1 ]]; then
+run_step install 25 10 "$WORK/install.log" bash -c install_project
+if [[ -s $WORK/pythonpath.txt ]]; then
     shim=$(cat "$WORK/pythonpath.txt")
     export PYTHONPATH="$shim${PYTHONPATH:+:$PYTHONPATH}"
     export PYTHONSAFEPATH=1 # keep the checkout's bare gaaf_kernels/ off sys.path
 fi
 
-# --- tests and verify, side by side ------------------------------------------------
+# --- roofline: measured against predicted share of the copy bandwidth, row by row -------
 
-start_bg tests 200 "$OUT/gpu_tests.txt" "$PY" -m pytest -m gpu tests -q -ra -p no:cacheprovider
-start_bg verify 200 "$OUT/verify.txt" "$PY" -m gaaf_kernels.cli verify
-finish_bg tests
-finish_bg verify
-for f in gpu_tests.txt verify.txt; do
-    [[ -s $OUT/$f ]] && { echo "== $f (last lines)"; tail -n 15 "$OUT/$f"; }
-done
-
-# --- roofline: measured against predicted share of the copy bandwidth ----------------
-
-run_step roofline 120 "$WORK/roofline.log" "$PY" "$ROOT/scripts/roofline.py" --out "$OUT"
-
-# --- benchmarks: one pytest run per size group (a timeout loses one group only) --------
-
-BENCH_OPTS=(-m gpu -q -p no:cacheprovider --benchmark-max-time=0.1 --benchmark-min-rounds=5
-    "--benchmark-columns=median,iqr,rounds" --benchmark-sort=name)
-bench_jsons=()
-for group in "2^28:150" "2^24:70" "128x512,128x64x32x32:120"; do
-    sizes=${group%:*}
-    cap=${group##*:}
-    label=$(echo "$sizes" | tr -c 'A-Za-z0-9\n' '_' | tr -s '_')
-    json=$WORK/bench_$label.json
-    rm -f "$json"
-    run_step "bench $sizes" "$cap" "$WORK/bench_$label.log" \
-        "$PY" -m pytest benchmarks "${BENCH_OPTS[@]}" --bench-sizes "$sizes" \
-        --benchmark-json "$json"
-    [[ -s $json ]] && bench_jsons+=("$json")
-done
-
-# --- model training steps: eager and compiled, one pytest run per model ------------------
-
-for group in "mlp:40" "cnn:50"; do
-    model=${group%:*}
-    json=$WORK/bench_models_$model.json
-    rm -f "$json"
-    run_step "models $model" "${group##*:}" "$WORK/bench_models_$model.log" \
-        "$PY" -m pytest benchmarks/test_bench_models.py "${BENCH_OPTS[@]}" -k "cuda-$model-" \
-        --benchmark-json "$json"
-    [[ -s $json ]] && bench_jsons+=("$json")
-done
-
-# --- report and summary ------------------------------------------------------------
-
-if [[ $DRY == 1 && -s $OUT/bench.json ]]; then
-    bench_jsons=("$OUT/bench.json")
+ROOFLINE=("$PY" "$ROOT/scripts/roofline.py" --out "$OUT" --json "$WORK/roofline.json")
+if [[ $MODE == rehearse ]]; then
+    ROOFLINE+=(--stand-in --elements 4096 --launches 2 --reps 1)
+    ((QUICK)) && ROOFLINE+=(--activations tanh,relu --dtypes float32,bfloat16)
 fi
+run_step roofline 90 30 "$WORK/roofline.log" "${ROOFLINE[@]}"
+STEP_NOTES[-1]=$(tail -n 1 "$OUT/roofline.md" 2>/dev/null | grep -E 'kernels measured' || echo "${STEP_NOTES[-1]}")
+
+# --- GPU tests (CuPy and JAX run last, on their own) --------------------------------------
+
+PYTEST=("$PY" -m pytest -q -rs -p no:cacheprovider)
+GPU_TESTS=(tests --ignore=tests/test_cupy_gpu.py)
+for f in tests/test_jax*.py; do [[ -e $f ]] && GPU_TESTS+=("--ignore=$f"); done
+((QUICK)) && GPU_TESTS=(tests/test_gpu.py)
+run_step tests 60 25 "$WORK/gpu_tests.log" "${PYTEST[@]}" -m gpu "${GPU_TESTS[@]}"
+
+# --- benchmarks: one pytest run per group (a timeout loses the rest of one group only) ----
+
+BENCH_OPTS=(-q -p no:cacheprovider --benchmark-max-time=0.1 --benchmark-min-rounds=5
+    "--benchmark-columns=median,iqr,rounds" --benchmark-sort=name)
+if [[ $MODE == rehearse ]]; then
+    BENCH_OPTS=(-q -p no:cacheprovider --benchmark-max-time=0.02 --benchmark-min-rounds=2
+        "--benchmark-columns=median,iqr,rounds" --benchmark-sort=name)
+fi
+bench_jsons=()
+
+# bench_step NAME CAP MIN SELECTION...: one benchmark run with its own JSON.
+bench_step() {
+    local name=$1 cap=$2 min=$3
+    shift 3
+    local label json
+    label=$(echo "$name" | tr -c 'A-Za-z0-9\n' '_' | tr -s '_')
+    json=$WORK/$label.json
+    rm -f "$json"
+    run_step "$name" "$cap" "$min" "$WORK/$label.log" "${PYTEST[@]}" benchmarks "${BENCH_OPTS[@]}" \
+        --benchmark-json "$json" "$@"
+    if [[ -s $json ]]; then
+        bench_jsons+=("$json")
+        local count
+        count=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["benchmarks"]))' "$json" 2>/dev/null)
+        STEP_NOTES[-1]="${STEP_NOTES[-1]:+${STEP_NOTES[-1]}; }$count benchmark(s) in its JSON"
+    elif [[ ${STEP_STATUS[-1]} != SKIPPED* ]]; then
+        STEP_NOTES[-1]="${STEP_NOTES[-1]:+${STEP_NOTES[-1]}; }no benchmark JSON"
+    fi
+    snapshot
+}
+
+# Model training steps (eager and compiled; mostly Inductor compiling on a GPU).
+if [[ $MODE == gpu ]]; then
+    bench_step "models mlp" 25 15 -k "cuda-mlp-"
+    bench_step "models cnn" 30 15 -k "cuda-cnn-"
+else
+    bench_step "models mlp" 40 15 -k "cpu-mlp-eager and threads_default"
+    ((QUICK)) || bench_step "models cnn" 40 15 -k "cpu-cnn-eager and threads_default"
+fi
+
+# The op benchmarks at 2^28 elements. Rehearsal: the CPU cases at 128x512, every
+# activation (--bench-full), forced to time out: with a 35 s cap (in --quick, with the rest
+# of the budget, so that every later step is skipped for want of time).
+if [[ $MODE == gpu ]]; then
+    bench_step "bench 2^28" 55 25 --bench-sizes 2^28
+else
+    forced_cap=35
+    ((QUICK)) && forced_cap=$BUDGET
+    bench_step "bench 2^28" "$forced_cap" 10 --bench-sizes 128x512 --bench-full -k cpu
+    FORCED_JSON=$WORK/bench_2_28.json
+fi
+
+# --- verify: one dtype per call, band off, then the band -------------------------------
+
+VERIFY=("$PY" -m gaaf_kernels.cli verify)
+[[ $MODE == rehearse ]] && VERIFY+=(--activation tanh --shape gaussian)
+verify_step() { # NAME CAP MIN ARGS...
+    local name=$1 cap=$2 min=$3
+    shift 3
+    run_step "$name" "$cap" "$min" "$WORK/$(echo "$name" | tr ' ' '_').txt" "${VERIFY[@]}" "$@"
+    local counts
+    counts=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$WORK/$(echo "$name" | tr ' ' '_').txt" 2>/dev/null | tail -n 1)
+    [[ -n $counts ]] && STEP_NOTES[-1]=$counts
+}
+verify_step "verify float32" 30 15 --dtypes float32 --band off
+verify_step "verify bfloat16" 20 10 --dtypes bfloat16 --band off
+verify_step "verify band float32" 20 10 --dtypes float32 --band on
+
+# --- smaller sizes ---------------------------------------------------------------------
+
+if [[ $MODE == gpu ]]; then
+    bench_step "bench 2^24" 20 10 --bench-sizes 2^24
+    bench_step "bench small" 20 10 --bench-sizes 128x512,128x64x32x32
+else
+    bench_step "bench small" 40 10 --bench-sizes 128x512 -k "cpu and (copy or plain or eager)"
+fi
+
+# --- CuPy and JAX ----------------------------------------------------------------------
+
+run_step cupy 15 8 "$WORK/cupy.log" "${PYTEST[@]}" tests/test_cupy_gpu.py
+jax_files=()
+for f in tests/test_jax*.py; do [[ -e $f ]] && jax_files+=("$f"); done
+if ((${#jax_files[@]} == 0)); then
+    record jax skip 0 15 "no tests/test_jax*.py in this checkout"
+    snapshot
+elif ! "$PY" -c 'import jax' >/dev/null 2>&1; then
+    record jax skip 0 15 "jax does not import"
+    snapshot
+else
+    run_step jax 15 8 "$WORK/jax.log" "${PYTEST[@]}" "${jax_files[@]}"
+fi
+
+# --- report and summary ----------------------------------------------------------------
+
 if ((${#bench_jsons[@]})); then
     t0=$SECONDS
-    limit=$(limit_for 60 0)
-    ((limit < 15)) && limit=15
-    timeout "$limit" "$PY" "$ROOT/scripts/bench_report.py" "${bench_jsons[@]}" --out-dir "$OUT" \
-        --name bench_cuda --merge-json "$OUT/bench.json" --summary \
-        --title "GAAF benchmarks on the GPU" >"$WORK/report.txt" 2>&1
-    rc=$?
-    record report "$rc" "$((SECONDS - t0))"
+    name=bench_cuda
+    [[ $MODE == rehearse ]] && name=bench_rehearsal
+    timeout 20 "$PY" "$ROOT/scripts/bench_report.py" "${bench_jsons[@]}" --out-dir "$WORK" \
+        --name "$name" --merge-json "$WORK/bench.json" --summary \
+        --title "GAAF benchmarks ($MODE)" >"$WORK/report.txt" 2>&1
+    record report $? "$((SECONDS - t0))" 20
 else
-    record report skip 0 "no benchmark JSON"
+    record report skip 0 20 "no benchmark JSON"
 fi
 
-{
-    echo "GAAF GPU check, $(date -u '+%Y-%m-%d %H:%M UTC'), output in $OUT"
-    grep -m1 -E '^device ' "$OUT/env.txt" 2>/dev/null
-    echo
-    [[ -s $WORK/report.txt ]] && sed -n '2,$p' "$WORK/report.txt" && echo
-    printf '%-36s %-30s %6s\n' step status seconds
-    printf '%-36s %-30s %6s\n' "----" "------" "-------"
+# The rehearsal checks its own output: the files, the roofline, the forced timeout.
+if [[ $MODE == rehearse ]]; then
+    problems=()
+    [[ $(grep -cE '\| (forward|backward) \| [0-9]' "$OUT/roofline.md" 2>/dev/null) -gt 0 ]] ||
+        problems+=("roofline.md has no measured row")
+    grep -q 'kernels measured, 0 failed' "$OUT/roofline.md" 2>/dev/null ||
+        problems+=("roofline.md is incomplete or has FAIL rows")
     for i in "${!STEP_NAMES[@]}"; do
-        printf '%-36s %-30s %6s\n' "${STEP_NAMES[$i]}" "${STEP_STATUS[$i]}" "${STEP_SECONDS[$i]}"
+        if [[ ${STEP_NAMES[$i]} == "bench 2^28" && ${STEP_STATUS[$i]} != TIMEOUT ]]; then
+            problems+=("the forced step did not time out (${STEP_STATUS[$i]})")
+        fi
     done
-    echo
-    if ((FAILED)); then
-        echo "RESULT: FAILED (see the logs in $OUT and $WORK)"
+    "$PY" - "$FORCED_JSON" <<'EOF' || problems+=("the timed-out step left no partial JSON with the copy ceiling")
+import json, sys
+names = [b["name"] for b in json.load(open(sys.argv[1]))["benchmarks"]]
+sys.exit(0 if names and names[0].startswith("test_copy") else 1)
+EOF
+    if ((${#problems[@]})); then
+        for p in "${problems[@]}"; do log "REHEARSAL PROBLEM: $p"; done
+        record "rehearsal self-check" 1 0 0 "$(IFS=';'; echo "${problems[*]}")"
     else
-        echo "RESULT: all steps passed in $((SECONDS - START))s"
+        # the forced timeout was expected: it does not fail a rehearsal
+        FAILED=0
+        for i in "${!STEP_STATUS[@]}"; do
+            [[ ${STEP_STATUS[$i]} == FAIL* ]] && FAILED=1
+            [[ ${STEP_STATUS[$i]} == TIMEOUT && ${STEP_NAMES[$i]} != "bench 2^28" ]] && FAILED=1
+        done
+        record "rehearsal self-check" 0 0 0 "roofline complete; forced timeout left its partial JSON"
     fi
-} >"$OUT/summary.txt"
+fi
+
+snapshot 1
 echo
-cat "$OUT/summary.txt"
+cat "$OUT/summary.md"
+log "output files: $(cd "$OUT" && ls | tr '\n' ' ')"
 exit "$FAILED"
