@@ -7,9 +7,12 @@ The result is the same kind of array as the input, on the same device:
   path; they take the NumPy reference where PyTorch is not installed, and when they are
   bfloat16 (``ml_dtypes``), which DLPack cannot carry;
 * CuPy arrays go through the CuPy adapter (zero-copy, CuPy's current stream);
-* any other array exporting DLPack on a CUDA device (JAX, ...) goes to the Triton
-  kernels through ``torch.from_dlpack`` and comes back through its library's
-  ``from_dlpack``.
+* JAX arrays go to the JAX adapter (XLA, or the Triton kernels through jax-triton on
+  CUDA devices), traced values under ``jax.jit`` included;
+* any other Array API array (array-api-strict, Dask, ...) takes the reference formulas
+  evaluated in its own namespace (``array_api.py``), on its own device;
+* any other array exporting DLPack on a CUDA device goes to the Triton kernels through
+  ``torch.from_dlpack`` and comes back through its library's ``from_dlpack``.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K
 # DLPack device types (dlpack.h: kDLCPU, kDLCUDA); kept here so that this module
 # imports without PyTorch.
 DLPACK_CPU, DLPACK_CUDA = 1, 2
-SUPPORTED_KINDS = "torch.Tensor, numpy.ndarray, cupy.ndarray, or a CUDA array exporting DLPack"
+SUPPORTED_KINDS = ("torch.Tensor, numpy.ndarray, cupy.ndarray, jax.Array, any Array API array "
+                   "(array-api-compat), or a CUDA array exporting DLPack")
 
 
 def _kind(x) -> str:
@@ -37,6 +41,13 @@ def _kind(x) -> str:
         return "numpy"
     if type(x).__module__.split(".")[0] == "cupy":
         return "cupy"
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):
+        return "jax"
+    from . import array_api
+
+    if array_api.is_array_api_obj(x):
+        return "array-api"
     if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
         if x.__dlpack_device__()[0] == DLPACK_CUDA:
             return "dlpack-cuda"
@@ -95,6 +106,18 @@ def _call(kind: str, x, grad_output, **cfg):
         if kind == "forward":
             return cupy_adapter.forward(x, **cfg)
         return cupy_adapter.backward(x, grad_output, **cfg)
+    if which == "jax":
+        from . import jax as jax_adapter
+
+        if kind == "forward":
+            return jax_adapter.gaaf(x, **cfg)
+        return jax_adapter.gaaf_backward(x, grad_output, **cfg)
+    if which == "array-api":
+        from . import array_api
+
+        if kind == "forward":
+            return array_api.forward(x, **cfg)
+        return array_api.backward(x, grad_output, **cfg)
     from . import dlpack
 
     return dlpack.run(kind, x, grad_output, library=type(x).__module__.split(".")[0],

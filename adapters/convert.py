@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from gaaf_kernels.reference import activation_names
+from gaaf_kernels.reference import DEFAULT_K, activation_names, get_shape, resolve
+from gaaf_kernels.reference.registry import check_K
 
 from . import convert_tables as tables
+from .convert_check import check_run
 from .functional import FunctionalScope, GAAFFunctionMode, install
-from .torch import GAAF
+from .torch import BACKENDS, GAAF
 
 __all__ = ["CONVERTIBLE", "ConversionReport", "Converted", "GAAFFunctionMode", "LeftAlone",
            "conversion_table", "convert"]
@@ -68,6 +70,20 @@ class ConversionReport:
     converted: list[Converted] = field(default_factory=list)
     left_alone: list[LeftAlone] = field(default_factory=list)
     functional: FunctionalScope | None = None
+    #: GAAF modules that were in the model before this call (a second convert()).
+    already: list[str] = field(default_factory=list)
+    #: Whether an example forward ran (``example_inputs=`` / ``example_kwargs=``).
+    checked: bool = False
+    #: Converted modules (paths) that the example forward never called.
+    never_ran: list[str] = field(default_factory=list)
+    #: Activation calls of the example forward that stayed plain: (call, activation) -> n.
+    plain_calls: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    @property
+    def complete(self) -> bool:
+        """Every activation found was converted and, where checked, runs as GAAF."""
+        unexpected = [x for x in self.left_alone if not x.reason.startswith(_NOT_SELECTED)]
+        return not (unexpected or self.never_ran or self.plain_calls)
 
     def counts(self) -> Counter[tuple[str, str]]:
         """(class, GAAF activation with parameters) -> number of modules converted."""
@@ -76,6 +92,9 @@ class ConversionReport:
     def summary(self) -> str:
         lines = [f"convert(): {len(self.converted)} activation modules converted, "
                  f"{len(self.left_alone)} left alone"]
+        if self.already:
+            lines.append(f"already GAAF before this call: {len(self.already)} modules "
+                         f"[{_some(self.already)}]")
         if self.converted:
             lines.append("converted:")
             lines += [f"  {n} x {src} -> {tgt}" for (src, tgt), n in self.counts().items()]
@@ -85,8 +104,24 @@ class ConversionReport:
             for item in self.left_alone:
                 groups.setdefault((item.source, item.reason), []).append(item.path)
             for (src, reason), paths in groups.items():
-                where = ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
-                lines.append(f"  {len(paths)} x {src}: {reason} [{where}]")
+                lines.append(f"  {len(paths)} x {src}: {reason} [{_some(paths)}]")
+        if not self.checked:
+            lines.append("example forward: not run, so activation calls in forward() and "
+                         "modules that never run were not checked (pass example_inputs=)")
+        else:
+            if self.never_ran:
+                lines.append(f"converted but never called in the example forward: "
+                             f"{len(self.never_ran)} modules [{_some(self.never_ran)}] (the "
+                             f"model computes that activation another way: GAAF does not act "
+                             f"there)")
+            if self.plain_calls:
+                lines.append("activation calls in the example forward that stayed plain "
+                             "(convert(..., functional=True) replaces them):")
+                lines += [f"  {n} x {call} ({act})"
+                          for (call, act), n in self.plain_calls.items()]
+            if not self.never_ran and not self.plain_calls:
+                lines.append("example forward: every converted module ran, no plain "
+                             "activation call")
         if self.functional is not None:
             lines.append("functional calls (eager calls so far):")
             scope = self.functional
@@ -98,6 +133,10 @@ class ConversionReport:
         return "\n".join(lines)
 
     __str__ = summary
+
+
+def _some(paths: list[str]) -> str:
+    return ", ".join(paths[:3]) + (", ..." if len(paths) > 3 else "")
 
 
 def conversion_table() -> list[tuple[str, str, str]]:
@@ -119,6 +158,8 @@ def convert(
     functional: bool = False,
     report: bool = False,
     log: bool = False,
+    example_inputs: tuple | None = None,
+    example_kwargs: Mapping[str, object] | None = None,
     **gaaf_kwargs,
 ) -> nn.Module | tuple[nn.Module, ConversionReport]:
     """Swap the activation modules in ``model`` for ``GAAF``, in place.
@@ -132,11 +173,16 @@ def convert(
             the model's forward, by entering ``GAAFFunctionMode`` around it.
         report: return ``(model, ConversionReport)`` instead of ``model``.
         log: log the report's summary at INFO on the ``gaaf_kernels.convert`` logger.
+        example_inputs, example_kwargs: run ``model(*example_inputs, **example_kwargs)``
+            once after converting (under ``torch.no_grad()``, the RNG state restored), and
+            report the converted modules that never ran and the activation calls that
+            stayed plain (``F.relu`` in a forward, ``self.activation = F.relu``).
         **gaaf_kwargs: ``shape``, ``K``, ``shape_params``, ``band``, ``backend`` for every
-            GAAF.
+            GAAF. Invalid ones raise ``ValueError``/``TypeError`` before the model changes.
 
     Activation modules left alone are named in the report; without ``report`` or
-    ``log``, a ``UserWarning`` names them (except those excluded by ``activations``).
+    ``log``, a ``UserWarning`` names them (except those excluded by ``activations``),
+    and the plain calls and idle modules the example forward found.
     """
     if "activation" in gaaf_kwargs or "activation_params" in gaaf_kwargs:
         raise TypeError("convert() takes the activation from each module; use activation_map")
@@ -151,6 +197,7 @@ def convert(
     extra = dict(activation_map or {})
     if type(model) in extra or tables.find_rule(model) is not None:
         raise TypeError("convert() replaces submodules; wrap a bare activation in a container")
+    _check_settings(gaaf_kwargs)
     result = ConversionReport()
 
     def replacement(module: nn.Module, path: str) -> GAAF | None:
@@ -160,6 +207,7 @@ def convert(
             result.left_alone.append(LeftAlone(path, source, reason))
 
         if isinstance(module, GAAF):
+            result.already.append(path)
             return None
         if type(module) in extra:
             target = extra[type(module)]
@@ -168,7 +216,12 @@ def convert(
         else:
             rule = tables.find_rule(module)
             if rule is None:
-                if tables.looks_like_activation(module):
+                held = tables.held_activation(module)
+                if held is not None:
+                    attr, call, act = held
+                    leave(f"calls {call} ({act}) held in self.{attr}, which convert() "
+                          f"cannot replace; convert(..., functional=True) replaces the call")
+                elif tables.looks_like_activation(module):
                     leave("unrecognized activation class; map it with activation_map")
                 return None
             try:
@@ -182,9 +235,10 @@ def convert(
         if name not in activation_names():
             leave(f"activation {name} not registered")
             return None
+        _check_shape_settings(name, gaaf_kwargs)  # the shared settings' fault: raises
         try:
             gaaf_module = GAAF(name, activation_params=params, **gaaf_kwargs)
-        except ValueError as why:  # parameters outside the catalogue's domain
+        except ValueError as why:  # this module's parameters outside the domain, no band
             leave(str(why))
             return None
         cfg = gaaf_module.config
@@ -192,25 +246,68 @@ def convert(
             zip(cfg.activation.param_names, cfg.activation_params))))
         return gaaf_module
 
+    plan: list[tuple[nn.Module, str, GAAF]] = []
+
     def walk(parent: nn.Module, prefix: str) -> None:
         for child_name, child in list(parent.named_children()):
             new = replacement(child, prefix + child_name)
             if new is not None:
-                setattr(parent, child_name, new)
+                plan.append((parent, child_name, new))
             else:
                 walk(child, f"{prefix}{child_name}.")
 
-    walk(model, "")
+    walk(model, "")  # every error is raised here, before the model changes
+    for parent, child_name, new in plan:
+        setattr(parent, child_name, new)
     if functional:
         result.functional = FunctionalScope(selected, gaaf_kwargs)
         install(model, result.functional)
+    if example_inputs is not None or example_kwargs is not None:
+        check_run(model, result, tuple(example_inputs or ()), dict(example_kwargs or {}))
     if log:
         logger.info("%s", result.summary())
     elif not report:
-        unexpected = [x for x in result.left_alone if not x.reason.startswith(_NOT_SELECTED)]
-        if unexpected:
-            kinds = sorted({f"{x.source} ({x.reason})" for x in unexpected})
-            warnings.warn(f"convert() left {len(unexpected)} activation modules alone: "
-                          f"{'; '.join(kinds)}. Pass report=True for the details.",
-                          UserWarning, stacklevel=2)
+        _warn(result)
     return (model, result) if report else model
+
+
+def _warn(result: ConversionReport) -> None:
+    problems = []
+    unexpected = [x for x in result.left_alone if not x.reason.startswith(_NOT_SELECTED)]
+    if unexpected:
+        kinds = sorted({f"{x.source} ({x.reason})" for x in unexpected})
+        problems.append(f"left {len(unexpected)} activation modules alone: {'; '.join(kinds)}")
+    if result.never_ran:
+        problems.append(f"converted {len(result.never_ran)} modules that never ran in the "
+                        f"example forward")
+    if result.plain_calls:
+        calls = ", ".join(f"{n} x {call}" for (call, _), n in result.plain_calls.items())
+        problems.append(f"found plain activation calls in the example forward: {calls}")
+    if problems:
+        warnings.warn(f"convert() {'; '.join(problems)}. Pass report=True for the details.",
+                      UserWarning, stacklevel=3)
+
+
+def _check_settings(gaaf_kwargs: Mapping) -> None:
+    """The settings every GAAF shares, checked before anything in the model changes."""
+    backend = gaaf_kwargs.get("backend", "auto")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if "band" in gaaf_kwargs and not isinstance(gaaf_kwargs["band"], bool):
+        raise TypeError(f"band must be True or False, got {gaaf_kwargs['band']!r}")
+    if "K" in gaaf_kwargs:
+        check_K(gaaf_kwargs["K"])
+    shape = gaaf_kwargs.get("shape")
+    if shape is not None:
+        get_shape(shape).resolve_params(gaaf_kwargs.get("shape_params"))
+
+
+def _check_shape_settings(activation: str, gaaf_kwargs: Mapping) -> None:
+    """The shape settings with this activation (shape=None: its default shape, which
+    ``shape_params`` then override): ValueError, raised, where they do not fit."""
+    try:
+        resolve(activation, gaaf_kwargs.get("shape"), K=gaaf_kwargs.get("K", DEFAULT_K),
+                shape_params=gaaf_kwargs.get("shape_params"))
+    except ValueError as why:
+        raise ValueError(f"convert(): the GAAF settings do not fit activation {activation!r}: "
+                         f"{why}") from None

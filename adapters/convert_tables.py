@@ -92,12 +92,18 @@ def _text(activation: str, items: Items) -> str:
     return f"{activation}({', '.join(shown)})" if shown else activation
 
 
+def _where(items: Items) -> str:
+    return ", ".join(f"{w.name}={w.value!r}" for w in items if isinstance(w, When))
+
+
 def _what_it_becomes(rows: list[tuple[str, Items]]) -> str:
-    """``gelu``, ``hardtanh(min_val, max_val)``, ``gelu, or gelu_tanh for approximate='tanh'``."""
+    """``gelu``, ``hardtanh(min_val, max_val)``, ``gelu, or gelu_tanh for approximate='tanh'``,
+    ``elu for alpha=1.0; other values: not converted``."""
     text = _text(*rows[0])
+    if len(rows) == 1 and _where(rows[0][1]):
+        return f"{text} for {_where(rows[0][1])}; other values: not converted"
     for activation, items in rows[1:]:
-        where = ", ".join(f"{w.name}={w.value!r}" for w in items if isinstance(w, When))
-        text += f", or {_text(activation, items)} for {where}"
+        text += f", or {_text(activation, items)} for {_where(items)}"
     return text
 
 
@@ -132,7 +138,7 @@ _TABLE: list[tuple[tuple[str, ...], str, str, Mapping_]] = [
     ((TORCH,), "GLU", "not converted: gated, halves the input",
      _refuse("gated, halves the input")),
     *[((TORCH,), name, "not converted: " + _NO_CATALOGUE, _refuse(_NO_CATALOGUE))
-      for name in ("CELU", "LogSigmoid", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold")],
+      for name in ("LogSigmoid", "Hardshrink", "Softshrink", "Tanhshrink", "Threshold")],
     ((HF,), "ClippedGELUActivation", "not converted: gelu clipped to [min, max]", _clipped_gelu),
     ((HF,), "LinearActivation", "not converted: identity, nothing to accelerate",
      _refuse("identity, nothing to accelerate")),
@@ -192,6 +198,22 @@ def looks_like_activation(module: nn.Module) -> bool:
         return False
     name = cls.__name__.lower()
     return any(word in name for word in _ACTIVATION_WORDS)
+
+
+def held_activation(module: nn.Module) -> tuple[str, str, str] | None:
+    """(attribute, call, activation) where ``module`` holds a catalogue activation's torch
+    function as an attribute (``nn.TransformerEncoderLayer.activation = F.relu``, timm's
+    ``GammaAct.act_fn = F.gelu``): it calls it in its forward, which convert() cannot
+    replace without ``functional=True``."""
+    for attr, value in vars(module).items():
+        if attr.startswith("_") or isinstance(value, nn.Module):
+            continue
+        found = functional.computes(value)
+        if found is not None:
+            fn = value.func if hasattr(value, "func") else value
+            label = functional.FUNCTIONS[fn][0]
+            return attr, label, found[0]
+    return None
 
 
 def table() -> list[tuple[str, str, str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import sys
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 
@@ -25,6 +24,7 @@ from gaaf_kernels.reference import activation_names
 from gaaf_kernels.reference.catalogue import ACTIVATIONS, Builtin, Function
 
 from .torch import gaaf
+from .torch_private import caller_frames, traced_frames
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _SHORT = (("torch.nn.functional.", "F."), ("torch.Tensor.", "Tensor."))
@@ -196,35 +196,24 @@ class FunctionalScope:
         return y
 
 
-def _called_by_gaaf() -> bool:
+def called_by_gaaf() -> bool:
     """Whether the intercepted call comes from GAAF's own code (eager only)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code is _FORWARD_CODE:
+    return _from_gaaf(caller_frames(1))
+
+
+def _from_gaaf(frames) -> bool:
+    for code, globals_ in frames:
+        if code is _FORWARD_CODE:
             return False  # reached the converted model's forward: the call is the model's
-        if frame.f_globals.get("__name__", "").startswith(_INTERNALS):
+        if globals_.get("__name__", "").startswith(_INTERNALS):
             return True
-        frame = frame.f_back
     return False
 
 
 @torch.compiler.assume_constant_result  # runs while Dynamo traces, on its frame stack
 def _traced_by_gaaf() -> bool:
-    """Whether the call Dynamo is tracing comes from GAAF's own code (under compile).
-
-    Dynamo interprets the model's bytecode, so the real Python stack holds Dynamo's
-    frames; its own chain of translators (one per inlined function) is the traced stack.
-    """
-    from torch._dynamo.symbolic_convert import InstructionTranslator
-
-    tx = InstructionTranslator.current_tx().output.current_tx  # the innermost inlined call
-    while tx is not None:
-        if tx.f_code is _FORWARD_CODE:
-            return False
-        if tx.f_globals.get("__name__", "").startswith(_INTERNALS):
-            return True
-        tx = getattr(tx, "parent", None)
-    return False
+    """Whether the call Dynamo is tracing comes from GAAF's own code (under compile)."""
+    return _from_gaaf(traced_frames())
 
 
 class GAAFFunctionMode(TorchFunctionMode):
@@ -249,7 +238,7 @@ class GAAFFunctionMode(TorchFunctionMode):
             if unhandled is not None:
                 return self.scope._leave(*unhandled, func, args, kwargs)
             return func(*args, **kwargs)
-        if _traced_by_gaaf() if torch.compiler.is_compiling() else _called_by_gaaf():
+        if _traced_by_gaaf() if torch.compiler.is_compiling() else called_by_gaaf():
             return func(*args, **kwargs)
         return self.scope.call(func, *entry, args, kwargs)
 
@@ -271,20 +260,37 @@ _FORWARD_CODE = _wrap(lambda self: None).__code__
 _SUBCLASSES: dict[type, type] = {}
 
 
+def _reduce_ex(self, protocol):
+    # The subclass has the name of the class it wraps, so pickle would find that class
+    # instead: rebuild the subclass from the original class on load.
+    return (_new_functional, (type(self).__mro__[1],), self.__dict__.copy())
+
+
+def _new_functional(cls: type) -> nn.Module:
+    """An empty instance of ``cls``'s functional subclass (``__setstate__`` fills it)."""
+    return object.__new__(functional_subclass(cls))
+
+
+def functional_subclass(cls: type) -> type:
+    """``cls`` with a ``forward`` that enters the mode, made once per class."""
+    sub = _SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
+                                          "__reduce_ex__": _reduce_ex,
+                                          "__module__": cls.__module__,
+                                          "__qualname__": cls.__qualname__})
+        _SUBCLASSES[cls] = sub
+    return sub
+
+
 def install(model: nn.Module, scope: FunctionalScope) -> None:
     """Enter ``GAAFFunctionMode(scope)`` around every call of ``model.forward``.
 
     The model's class becomes a subclass of the same name whose ``forward`` enters the
-    mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it).
+    mode (a class, not an instance attribute, so that ``copy.deepcopy`` keeps it, and
+    ``pickle``/``torch.save`` through its ``__reduce_ex__``).
     """
     if isinstance(getattr(model, "_gaaf_functional", None), FunctionalScope):
         raise ValueError("the model was already converted with functional=True")
-    cls = type(model)
-    sub = _SUBCLASSES.get(cls)
-    if sub is None:
-        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
-                                          "__module__": cls.__module__,
-                                          "__qualname__": cls.__qualname__})
-        _SUBCLASSES[cls] = sub
     model._gaaf_functional = scope
-    model.__class__ = sub
+    model.__class__ = functional_subclass(type(model))

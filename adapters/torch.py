@@ -22,7 +22,6 @@ from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
@@ -30,6 +29,7 @@ from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shap
 from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, generation
 
 from . import torch_composite, torch_fused
+from .torch_private import engine_will_execute, functorch_transforms_active
 
 BACKENDS = ("auto", "triton", "torch")
 
@@ -90,51 +90,227 @@ def _(x, grad_output, activation, shape, K, activation_params, shape_params, bac
     return torch.empty_like(x)
 
 
-def _setup_context(ctx, inputs, output):
-    x, *config = inputs
-    ctx.save_for_backward(x)  # only x: everything else is recomputed
-    ctx.config = config
+@torch.library.custom_op("gaaf_kernels::second", mutates_args=())
+def _second_op(x: Tensor, w: Tensor, activation: str, shape: str, K: float,
+               activation_params: list[float], shape_params: list[float],
+               backend: str, band: bool = False) -> Tensor:
+    """``w * d2y/dx2``: the derivative of ``backward(x, w)`` in x (composite, any device)."""
+    cfg = _config(activation, shape, K, activation_params, shape_params, band)
+    return torch_composite.second(x, w, cfg)
 
 
-def _backward(ctx, grad_output):
+@_second_op.register_fake
+def _(x, w, activation, shape, K, activation_params, shape_params, backend, band=False):
+    return torch.empty_like(x)
+
+
+# Autograd of the custom ops: forward -> backward -> second -> a clear error.
+
+def _save_inputs(ctx, inputs, output):
+    n = 2 if len(inputs) > 8 else 1  # (x, config...) or (x, w, config...)
+    ctx.save_for_backward(*inputs[:n])  # x (and w): everything else is recomputed
+    ctx.config = inputs[n:]
+
+
+def _forward_op_backward(ctx, grad_output):
     (x,) = ctx.saved_tensors
-    dx = _backward_op(x, grad_output, *ctx.config)
-    return (dx,) + (None,) * len(ctx.config)
+    return (_backward_op(x, grad_output, *ctx.config),) + (None,) * len(ctx.config)
 
 
-_forward_op.register_autograd(_backward, setup_context=_setup_context)
+def _backward_op_backward(ctx, grad):
+    x, w = ctx.saved_tensors
+    gx = _second_op(x, grad * w, *ctx.config) if ctx.needs_input_grad[0] else None
+    gw = _backward_op(x, grad, *ctx.config) if ctx.needs_input_grad[1] else None
+    return (gx, gw) + (None,) * len(ctx.config)
 
 
-class _EagerGAAF(torch.autograd.Function):
-    """The same computation as the custom ops, for eager mode only.
+def _no_third_derivative(*_):
+    raise RuntimeError(NO_THIRD_DERIVATIVE)
+
+
+NO_THIRD_DERIVATIVE = ("GAAF is differentiable twice, not three times: its third "
+                       "derivative (phi''' and s''') is not implemented")
+
+_forward_op.register_autograd(_forward_op_backward, setup_context=_save_inputs)
+_backward_op.register_autograd(_backward_op_backward, setup_context=_save_inputs)
+_second_op.register_autograd(_no_third_derivative, setup_context=_save_inputs)
+
+
+def _engine_needs(ctx, index: int) -> bool:
+    """Whether this backward pass computes the gradient of input ``index``.
+
+    ``ctx.needs_input_grad`` says only that the input requires grad; ``hvp`` asks for the
+    gradient in w alone, and the engine then never runs the node of x.
+    """
+    node = ctx.next_functions[index][0]
+    return node is not None and engine_will_execute(node)
+
+
+def _batch_first(tensors, in_dims, batch_size: int) -> list[Tensor]:
+    """Every tensor with its vmap batch dimension first (an unbatched one expanded), so
+    that elementwise inputs line up: the kernels see plain tensors of equal shapes."""
+    return [t.movedim(d, 0) if d is not None else t.expand(batch_size, *t.shape)
+            for t, d in zip(tensors, in_dims)]
+
+
+def _functorch_active() -> bool:
+    return functorch_transforms_active()  # torch.func: grad, vmap, jvp
+
+
+def _backward_any(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    """The backward as a differentiable ``_Backward`` where anything may differentiate
+    or transform it (grad mode on: double backward; a torch.func transform), else the
+    kernel directly (a Function.apply costs tens of microseconds per call)."""
+    if torch.is_grad_enabled() or _functorch_active():
+        return _Backward.apply(x, grad_output, cfg, backend)
+    return _run_backward(x, grad_output, cfg, backend)
+
+
+class _EagerForward(torch.autograd.Function):
+    """y = GAAF(x) in eager mode, outside torch.func transforms.
 
     ``torch.library`` dispatch costs ~150 us per forward+backward on a CPU, as much as
     the kernels themselves on an MNIST-sized layer; eager calls skip it. Under
     ``torch.compile`` the math is traced (``torch_fused``) or the custom ops are used,
-    under export the custom ops, and ``opcheck`` tests them.
+    under export the custom ops, and ``opcheck`` tests them. This old-style Function
+    (``ctx`` in ``forward``) is the cheapest to apply; ``_Forward`` is the same for
+    torch.func, which needs ``setup_context`` and a ``vmap`` rule. Its backward is
+    ``_Backward`` where it can be differentiated, so double backward is exact, not zero.
     """
 
     @staticmethod
     def forward(ctx, x: Tensor, cfg: Resolved, backend: str) -> Tensor:
         ctx.save_for_backward(x)  # only x, as in the custom op
+        ctx.save_for_forward(x)
         ctx.cfg, ctx.backend = cfg, backend
         return _run_forward(x, cfg, backend)
 
     @staticmethod
-    @once_differentiable  # double backward raises, as through the custom op, never zeros
     def backward(ctx, grad_output: Tensor):
         (x,) = ctx.saved_tensors
-        return _run_backward(x, grad_output, ctx.cfg, ctx.backend), None, None
+        return _backward_any(x, grad_output, ctx.cfg, ctx.backend), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor, *_):
+        # The tangent of y is the backward's factor times the tangent.
+        (x,) = ctx.saved_tensors
+        return _Backward.apply(x, x_tangent, ctx.cfg, ctx.backend)
+
+
+class _Forward(torch.autograd.Function):
+    """``_EagerForward`` for torch.func transforms (``setup_context``, ``vmap``)."""
+
+    @staticmethod
+    def forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+        return _run_forward(x, cfg, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, cfg, backend = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        ctx.cfg, ctx.backend = cfg, backend
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor):
+        (x,) = ctx.saved_tensors
+        return _backward_any(x, grad_output, ctx.cfg, ctx.backend), None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor, *_):
+        # The tangent of y is the backward's factor times the tangent.
+        (x,) = ctx.saved_tensors
+        return _Backward.apply(x, x_tangent, ctx.cfg, ctx.backend)
+
+    @staticmethod
+    def vmap(info, in_dims, x, cfg, backend):
+        return _Forward.apply(x, cfg, backend), in_dims[0]  # elementwise: any layout
+
+
+class _Backward(torch.autograd.Function):
+    """dx = w * (phi' + s + g s')(x): GAAF's backward as a differentiable function."""
+
+    @staticmethod
+    def forward(x: Tensor, w: Tensor, cfg: Resolved, backend: str) -> Tensor:
+        return _run_backward(x, w, cfg, backend)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, cfg, backend = inputs
+        ctx.save_for_backward(x, w)
+        ctx.save_for_forward(x, w)
+        ctx.cfg, ctx.backend = cfg, backend
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        x, w = ctx.saved_tensors
+        gx = _Second.apply(x, grad * w, ctx.cfg) if ctx.needs_input_grad[0] else None
+        gw = _Backward.apply(x, grad, ctx.cfg, ctx.backend) if ctx.needs_input_grad[1] else None
+        return gx, gw, None, None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor | None, w_tangent: Tensor | None, *_):
+        x, w = ctx.saved_tensors
+        parts = []
+        if x_tangent is not None:
+            parts.append(_Second.apply(x, x_tangent * w, ctx.cfg))
+        if w_tangent is not None:
+            parts.append(_Backward.apply(x, w_tangent, ctx.cfg, ctx.backend))
+        return sum(parts[1:], parts[0]) if parts else torch.zeros_like(x)
+
+    @staticmethod
+    def vmap(info, in_dims, x, w, cfg, backend):
+        x, w = _batch_first((x, w), in_dims[:2], info.batch_size)
+        return _Backward.apply(x, w, cfg, backend), 0
+
+
+class _Second(torch.autograd.Function):
+    """w * d2y/dx2 = w * (phi'' + 2 s' + g s''); not differentiable (a clear error)."""
+
+    @staticmethod
+    def forward(x: Tensor, w: Tensor, cfg: Resolved) -> Tensor:
+        return torch_composite.second(x, w, cfg)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, w, cfg = inputs
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        ctx.cfg = cfg
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        # Linear in w (hvp differentiates in w); in x it would need a third derivative.
+        if ctx.needs_input_grad[0] and _engine_needs(ctx, 0):
+            raise RuntimeError(NO_THIRD_DERIVATIVE)
+        (x,) = ctx.saved_tensors
+        return None, _Second.apply(x, grad, ctx.cfg), None
+
+    @staticmethod
+    def jvp(ctx, x_tangent: Tensor | None, w_tangent: Tensor | None, _):
+        if x_tangent is not None:
+            raise RuntimeError(NO_THIRD_DERIVATIVE)
+        (x,) = ctx.saved_tensors
+        return _Second.apply(x, w_tangent, ctx.cfg)
+
+    @staticmethod
+    def vmap(info, in_dims, x, w, cfg):
+        x, w = _batch_first((x, w), in_dims[:2], info.batch_size)
+        return _Second.apply(x, w, cfg), 0
 
 
 def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
     """``requested``: the backend as the caller named it ("auto" included)."""
     backend = select_backend(requested, x)
+    if torch.jit.is_tracing():
+        raise RuntimeError(_NO_TORCHSCRIPT)
     if torch.compiler.is_compiling():
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.forward(x, cfg)
         return _forward_op(x, *_op_args(cfg, backend))
-    return _EagerGAAF.apply(x, cfg, backend)
+    if _functorch_active():
+        return _Forward.apply(x, cfg, backend)
+    return _EagerForward.apply(x, cfg, backend)
 
 
 def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: str) -> Tensor:
@@ -143,7 +319,7 @@ def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: st
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.backward_values(x, grad_output, cfg)
         return _backward_op(x, grad_output, *_op_args(cfg, backend))
-    return _run_backward(x, grad_output, cfg, backend)
+    return _backward_any(x, grad_output, cfg, backend)
 
 
 _resolved: dict = {}
@@ -225,20 +401,23 @@ def gaaf_backward(
     band: bool = False,
     backend: str = "auto",
 ) -> Tensor:
-    """dL/dx from x and dL/dy, without autograd (for hand-written backpropagation).
+    """dL/dx from x and dL/dy (for hand-written backpropagation).
 
-    Raises ``RuntimeError`` when autograd would have to differentiate the result (grad
-    mode on and an input that requires grad): the result would silently be a constant.
+    Differentiable in both arguments: its derivative in x is GAAF's second derivative
+    (``reference.second_derivative``).
     """
     _check_tensor(x)
     _check_tensor(grad_output, "grad_output")
     check_like(x, grad_output)
-    if torch.is_grad_enabled() and (x.requires_grad or grad_output.requires_grad):
-        raise RuntimeError(
-            "gaaf_backward is not differentiable (GAAF has no second derivative here); "
-            "call it under torch.no_grad() or with detached tensors")
     cfg = _resolve(activation, shape, K, activation_params, shape_params, band)
     return _apply_backward(x, grad_output, cfg, backend)
+
+
+_NO_TORCHSCRIPT = (
+    "GAAF does not support TorchScript (torch.jit.script / torch.jit.trace, deprecated in "
+    "PyTorch): to serialize a model with GAAF use torch.export.export(model, (x,)) and "
+    "torch.export.save, or torch.save(model) / its state_dict; to compile it, "
+    "torch.compile(model)")
 
 
 class GAAF(nn.Module):
@@ -276,6 +455,10 @@ class GAAF(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_tensor(x)
         return _apply_forward(x, self.config, self.backend)
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on every submodule before compiling it.
+        raise RuntimeError(_NO_TORCHSCRIPT)
 
     def extra_repr(self) -> str:
         cfg = self.config

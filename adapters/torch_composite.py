@@ -10,6 +10,7 @@ kernels).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
@@ -17,17 +18,22 @@ from types import SimpleNamespace
 
 import torch
 
-from gaaf_kernels.kernels.layout import flat, in_layout_of, unflat
+from gaaf_kernels.kernels.layout import flat, in_layout_of
 from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
+from gaaf_kernels.reference import second_derivative as reference_second
+from gaaf_kernels.reference.core import check_second_derivative
 from gaaf_kernels.reference.formulas import (
     band,
     band_derivative,
     gaaf_gradient,
+    gaaf_second,
     gaaf_value,
     sawtooth,
 )
+
+from .torch_private import standalone_compile
 
 
 def _isfinite(t: torch.Tensor) -> torch.Tensor:
@@ -47,14 +53,29 @@ def _isnan(t: torch.Tensor) -> torch.Tensor:
     return ~_is_number(t)  # torch.isnan compiled to a scalar loop
 
 
+def _expm1(t: torch.Tensor) -> torch.Tensor:
+    """e^t - 1 to a few ulp, from exp and log (Kahan's formula).
+
+    Not torch.expm1: Inductor's vectorized C++ computes it as ``exp(t) - 1``, which is 0
+    for |t| below 2^-24 in float32 (elu(-1e-8) was 0). (u - 1) t / log(u) with u = e^t
+    cancels the rounding of u instead. Where u - 1 rounds to 0, -1 or inf the result is
+    t, -1 or inf (log of a subnormal u would be inexact).
+    """
+    u = torch.exp(t)
+    um1 = u - 1.0
+    kahan = um1 * (t / torch.log(u))
+    return torch.where(um1 == 0, t, torch.where((um1 == -1.0) | (um1 == math.inf), um1, kahan))
+
+
 TORCH = SimpleNamespace(
     exp=torch.exp,
     log=torch.log,
     sqrt=torch.sqrt,
     log1p=torch.log1p,
-    expm1=torch.expm1,
+    expm1=_expm1,
     tanh=torch.tanh,
     erf=torch.erf,
+    erfc=torch.erfc,
     abs=torch.abs,
     sign=torch.sign,
     floor=torch.floor,
@@ -104,6 +125,15 @@ def backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap,
                          ds).to(x.dtype)
 
 
+def second_values(x, w, act_second, shape_derivative, shape_second, k, ap, sp):
+    """``w * (phi''(x) + 2 s'(x) + g(x) s''(x))`` in x's dtype, NaN where x is NaN: the
+    derivative of the backward in x (double backward, Hessians)."""
+    xc = x.to(compute_dtype(x.dtype))
+    return gaaf_second(TORCH, xc, w.to(xc.dtype), act_second(TORCH, xc, *ap),
+                       shape_derivative(TORCH, xc, *sp), sawtooth(TORCH, xc, k),
+                       shape_second(TORCH, xc, *sp)).to(x.dtype)
+
+
 def _unpack(scalars: torch.Tensor, dtype: torch.dtype, n_act: int, n_shape: int):
     """[K, activation params..., shape params..., (1/m)] as 0-d tensors of ``dtype``;
     1/m is None where the scalars end with the shape parameters (no band)."""
@@ -125,6 +155,12 @@ def _backward_math(x, dy, scalars, act_derivative, shape_value, shape_derivative
     k, ap, sp, inv_m = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
     return backward_values(x, dy, act_derivative, shape_value, shape_derivative, k, ap, sp,
                            act_second, inv_m)
+
+
+def _second_math(x, w, scalars, act_second, shape_derivative, shape_second, n_act: int,
+                 n_shape: int):
+    k, ap, sp, _ = _unpack(scalars, compute_dtype(x.dtype), n_act, n_shape)
+    return second_values(x, w, act_second, shape_derivative, shape_second, k, ap, sp)
 
 
 def compile_enabled() -> bool:
@@ -189,9 +225,7 @@ def _inductor_artifact(math_fn, constants: tuple, examples: list[torch.Tensor],
 
     with torch.no_grad():
         traced = make_fx(graph, tracing_mode="symbolic")(*examples)
-    with torch._inductor.config.patch(options):
-        return torch._inductor.standalone_compile(traced, examples,
-                                                  dynamic_shapes="from_graph")
+    return standalone_compile(traced, examples, options)
 
 
 def _build(math_fn, constants: tuple, tensors: tuple[torch.Tensor, ...], parallel: bool):
@@ -208,6 +242,21 @@ def _parallel(x: torch.Tensor) -> bool:
             and torch.get_num_threads() > 1)
 
 
+logger = logging.getLogger("gaaf_kernels")
+_announced = False
+
+
+def _announce_first_compile() -> None:
+    """One INFO line per process: the first call of each (pass, activation, shape, dtype)
+    compiles a CPU kernel, which takes seconds."""
+    global _announced
+    if not _announced:
+        _announced = True
+        logger.info("gaaf_kernels: compiling the CPU kernels with TorchInductor (a few seconds "
+                    "per activation, shape and dtype, once per process; Inductor caches them "
+                    "on disk). GAAF_COMPILE=0 skips compilation (eager PyTorch, slower).")
+
+
 def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:
     """``math_fn(*tensors, *constants)``, compiled once per key; eager after a failure.
 
@@ -220,6 +269,7 @@ def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor
             try:
                 compiled = _compiled.get(key)
                 if compiled is None:
+                    _announce_first_compile()
                     compiled = _compiled[key] = _build(math_fn, constants, tensors, key[-1])
                 return compiled(*tensors)
             except Exception as exc:
@@ -272,6 +322,36 @@ def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> t
     return torch.from_numpy(out).to(x.dtype)
 
 
+def _owned(flat_result: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
+    """The fresh 1-d result with ``layout``'s shape and strides, as a tensor of its own.
+
+    A view (``.view``, ``as_strided``) returned from an ``autograd.Function`` cannot be
+    modified in place afterwards (``y += r``, ``Dropout(inplace=True)``): autograd
+    forbids in-place ops on views created inside a custom Function. ``set_`` gives a
+    tensor that shares the storage without being a view.
+    """
+    out = torch.empty(0, dtype=flat_result.dtype, device=flat_result.device)
+    with torch.no_grad():
+        return out.set_(flat_result.untyped_storage(), flat_result.storage_offset(),
+                        layout.shape, layout.stride())
+
+
+def _elementwise(key, math_fn, constants: tuple, cfg: Resolved, x: torch.Tensor,
+                 *others: torch.Tensor) -> torch.Tensor:
+    """``math_fn`` over x and the same-shaped ``others`` in x's memory order, the result
+    in x's layout. Flat 1-d inputs: one compiled graph per dtype serves every shape."""
+    scalars = _scalars(cfg, x.device)
+    if x.is_contiguous() and all(t.is_contiguous() for t in others):
+        # the common case, without a layout tensor (a few us per call)
+        result = _run(key, math_fn, constants, x.view(-1), *[t.view(-1) for t in others],
+                      scalars)
+        return _owned(result, x)
+    layout = torch.empty_like(x)  # the output layout the fake kernel promises
+    result = _run(key, math_fn, constants,
+                  *[flat(in_layout_of(t, layout)) for t in (x, *others)], scalars)
+    return _owned(result, layout)
+
+
 def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
     if x.numel() == 0:
         return torch.empty_like(x)
@@ -281,13 +361,7 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
            x.device)
     constants = (cfg.activation.value, cfg.shape.value, len(cfg.activation_params),
                  len(cfg.shape_params), cfg.activation.derivative if cfg.band else None)
-    scalars = _scalars(cfg, x.device)
-    # Flat 1-d inputs: one compiled graph per dtype serves every shape and rank.
-    if x.is_contiguous():  # the common case, without a layout tensor (a few us per call)
-        return _run(key, _forward_math, constants, x.view(-1), scalars).view(x.shape)
-    layout = torch.empty_like(x)  # the output layout the fake kernel promises
-    y = _run(key, _forward_math, constants, flat(in_layout_of(x, layout)), scalars)
-    return unflat(y, layout)
+    return _elementwise(key, _forward_math, constants, cfg, x)
 
 
 def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
@@ -301,11 +375,21 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     constants = (cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
                  len(cfg.activation_params), len(cfg.shape_params),
                  cfg.activation.second_derivative if cfg.band else None)
-    scalars = _scalars(cfg, x.device)
-    if x.is_contiguous() and grad_output.is_contiguous():
-        return _run(key, _backward_math, constants, x.view(-1), grad_output.view(-1),
-                    scalars).view(x.shape)
-    layout = torch.empty_like(x)
-    dx = _run(key, _backward_math, constants, flat(in_layout_of(x, layout)),
-              flat(in_layout_of(grad_output, layout)), scalars)
-    return unflat(dx, layout)
+    return _elementwise(key, _backward_math, constants, cfg, x, grad_output)
+
+
+def second(x: torch.Tensor, w: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    """``w * d2y/dx2`` (the derivative of ``backward(x, w)`` in x) on any device, for
+    every backend (the Triton kernels have no second pass). RuntimeError where a
+    function lacks its second derivative, and under ``band=True`` (it needs phi''')."""
+    check_second_derivative(cfg)
+    if x.numel() == 0:
+        return torch.empty_like(x)
+    if numpy_only(cfg):
+        return in_layout_of(_via_reference(reference_second, x, w, cfg=cfg),
+                            torch.empty_like(x))
+    key = ("second", cfg.activation, cfg.shape, x.dtype, x.device)
+    constants = (cfg.activation.second_derivative, cfg.shape.derivative,
+                 cfg.shape.second_derivative, len(cfg.activation_params),
+                 len(cfg.shape_params))
+    return _elementwise(key, _second_math, constants, cfg, x, w)

@@ -24,6 +24,7 @@ from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
 
 from . import torch_composite as composite
+from .torch_private import inductor_config
 
 
 def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
@@ -53,8 +54,7 @@ def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
 
 @torch.compiler.assume_constant_result  # Dynamo cannot trace Inductor's config module
 def _rounds_x_times_k(device_type: str) -> bool:
-    from torch._inductor import config
-
+    config = inductor_config()
     if device_type == "cpu":
         return config.cpp.enable_floating_point_contract_flag == "off"
     if device_type == "cuda":

@@ -22,7 +22,6 @@ Bytes that must move, per element: 2 tensor passes forward (read x, write y),
 
 from __future__ import annotations
 
-import os
 import time
 import types
 
@@ -179,95 +178,6 @@ def synchronizer(device: str):
     return torch.cuda.synchronize if device == "cuda" else _no_sync
 
 
-LAUNCHES_ENV = "GAAF_BENCH_LAUNCHES"
-
-
-def launches_per_round(device: str, numel: int, pass_: str = "fwd") -> int:
-    """Back-to-back calls timed together in one round (between one pair of CUDA events).
-
-    On CUDA a single call per round would count the host's launch latency (10-20 us per
-    kernel, a few % of a 2^28-element kernel): 10 calls per round from 2^24 elements, 50
-    below. A backward round keeps that many autograd graphs alive, so it takes 3 from 2^26
-    elements (the eager composite saves several tensors per graph). On CPU 1 (the calls
-    are synchronous) unless ``GAAF_BENCH_LAUNCHES=N`` says otherwise, which also sets the
-    CUDA count (the CPU rehearsal of scripts/gpu_check.sh uses it to run this path).
-    """
-    env = os.environ.get(LAUNCHES_ENV)
-    if env:
-        return max(1, int(env))
-    if device != "cuda":
-        return 1
-    if pass_ == "bwd" and numel >= 2**26:
-        return 3
-    return 10 if numel >= 2**24 else 50
-
-
-class EventClock:
-    """A pytest-benchmark timer on CUDA events: GPU seconds since the clock was made.
-
-    Each reading records an event on the current stream and waits for it, so a round
-    (a reading, the calls, a reading) is timed on the GPU between two events; the calls
-    in between are launched back to back. ``per`` divides the reading: a round of ``per``
-    calls made without pytest-benchmark's ``iterations`` (backward, which needs a setup)
-    then reads as the time of one call.
-    """
-
-    def __init__(self, per: int = 1) -> None:
-        self.per = per
-        self.__name__ = "cuda_event_clock"
-        self.origin = torch.cuda.Event(enable_timing=True)
-        self.origin.record()
-
-    def __call__(self) -> float:
-        event = torch.cuda.Event(enable_timing=True)
-        event.record()
-        event.synchronize()
-        return self.origin.elapsed_time(event) * 1e-3 / self.per
-
-
-class WallClock:
-    """``time.perf_counter`` divided by ``per`` (the CPU's clock, same interface)."""
-
-    def __init__(self, per: int = 1) -> None:
-        self.per = per
-        self.__name__ = "perf_counter"
-
-    def __call__(self) -> float:
-        return time.perf_counter() / self.per
-
-
-def clock_for(device: str, per: int = 1):
-    return EventClock(per) if device == "cuda" else WallClock(per)
-
-
-def time_batched(benchmark, target, device: str, launches: int, *, setup=None):
-    """Time ``launches`` back-to-back calls of ``target`` per round; returns its result.
-
-    Without ``setup`` the round is ``launches`` iterations of pytest-benchmark; with it
-    (a function returning the arguments of one round), ``target`` makes the ``launches``
-    calls itself and the clock divides by them. The clock reads CUDA events on CUDA.
-    With benchmarking disabled, ``target`` runs once.
-    """
-    if not benchmark.enabled:
-        args = setup() if setup else ((), {})
-        return target(*args[0], **args[1])
-    wait = synchronizer(device)
-    per = launches if setup else 1
-    iterations = 1 if setup else launches
-    args = setup() if setup else ((), {})
-    start = time.perf_counter()
-    for _ in range(iterations):
-        target(*args[0], **args[1])
-    wait()
-    rounds = rounds_for(benchmark, time.perf_counter() - start)
-    benchmark.extra_info.update(launches_per_round=launches,
-                                timer="cuda events" if device == "cuda" else "perf_counter")
-    if hasattr(benchmark, "_timer"):  # pytest-benchmark's timer, read once per round
-        benchmark._timer = clock_for(device, per)
-    return benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=iterations,
-                              warmup_rounds=1)
-
-
 def describe(benchmark, *, contender: str, role: str, activation: str, device: str,
              dtype: str, size: str, pass_: str, group: str | None = None,
              suite: str = "passes") -> None:
@@ -312,23 +222,48 @@ def rounds_for(benchmark, seconds_per_round: float) -> int:
     return int(max(min_rounds, min(1000, max_time / seconds_per_round)))
 
 
+def back_to_back(benchmark, fn, device: str):
+    """Time ``fn`` (which does not wait for the GPU) on CUDA as launches back to back:
+    each round runs it ``iterations`` times and synchronizes once at its end, so the
+    host's launch latency hides behind the queued kernels; the time per iteration is
+    the GPU's. On CPU: ``benchmark(fn)``."""
+    if device != "cuda" or not benchmark.enabled:
+        return benchmark(fn)
+    fn()
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    iterations = max(1, min(1000, int(0.02 / max(time.perf_counter() - start, 1e-6))))
+    calls = [0]
+
+    def batch_member():
+        out = fn()
+        calls[0] += 1
+        if calls[0] % iterations == 0:
+            torch.cuda.synchronize()  # once per round: the round covers every kernel
+        return out
+
+    rounds = rounds_for(benchmark, 0.02)
+    return benchmark.pedantic(batch_member, rounds=rounds, iterations=iterations,
+                              warmup_rounds=1)
+
+
 def run_pass(benchmark, f, x: torch.Tensor, dy: torch.Tensor, pass_: str, device: str,
              *, sync: bool = True):
     """Time one pass of ``f`` on ``x`` (upstream gradient ``dy``); returns its result.
 
     ``fwd``: inference (no autograd graph). ``fwdbwd``: forward with autograd, then
-    ``torch.autograd.grad``. ``bwd``: backward alone; the forward graphs are built before
-    each round, untimed (``torch.compile``'s backward donates its buffers and refuses
-    ``retain_graph=True``, so each backward has a graph of its own). With ``sync=False``
-    CUDA work is not waited for (host overhead), one call per round. Otherwise
-    :func:`launches_per_round` calls run back to back per round (:func:`time_batched`,
-    CUDA events on CUDA); on CPU by default that is one call, timed as before. When
-    benchmarking is enabled, one untimed call comes first (compilation, JIT); with
-    ``--benchmark-disable`` the body runs exactly once.
+    ``torch.autograd.grad``. ``bwd``: backward alone; the forward graph is rebuilt
+    before each round, untimed (``torch.compile``'s backward donates its buffers and
+    refuses ``retain_graph=True``). With ``sync=False`` CUDA work is not waited for
+    (host overhead). When benchmarking is enabled, one untimed call comes first
+    (compilation, JIT); with ``--benchmark-disable`` the body runs exactly once. On
+    CUDA (``sync=True``) the forward and forward+backward are timed back to back
+    (:func:`back_to_back`), without a synchronization per call.
     """
-    launches = launches_per_round(device, x.numel(), pass_) if sync else 1
-    batched = launches > 1 or (device == "cuda" and sync)
-    wait = _no_sync if batched or not sync else synchronizer(device)
+    batched = device == "cuda" and sync
+    wait = synchronizer(device) if sync and not batched else _no_sync
     if pass_ == "fwd":
         def forward():
             with torch.no_grad():
@@ -336,11 +271,9 @@ def run_pass(benchmark, f, x: torch.Tensor, dy: torch.Tensor, pass_: str, device
             wait()
             return y
 
-        if batched:
-            return time_batched(benchmark, forward, device, launches)
-        if benchmark.enabled:
+        if benchmark.enabled and not batched:
             forward()
-        return benchmark(forward)
+        return back_to_back(benchmark, forward, device) if batched else benchmark(forward)
 
     xg = x.detach().clone().requires_grad_(True)
     if pass_ == "fwdbwd":
@@ -349,27 +282,14 @@ def run_pass(benchmark, f, x: torch.Tensor, dy: torch.Tensor, pass_: str, device
             wait()
             return dx
 
-        if batched:
-            return time_batched(benchmark, forward_backward, device, launches)
-        if benchmark.enabled:
+        if benchmark.enabled and not batched:
             forward_backward()
+        if batched:
+            return back_to_back(benchmark, forward_backward, device)
         return benchmark(forward_backward)
 
     if pass_ != "bwd":
         raise ValueError(f"unknown pass {pass_!r}")
-
-    if batched:
-        def graphs():
-            ys = [f(xg) for _ in range(launches)]
-            synchronizer(device)()
-            return (ys,), {}
-
-        def backwards(ys):
-            for _ in range(len(ys)):
-                (dx,) = torch.autograd.grad(ys.pop(), xg, dy)
-            return dx
-
-        return time_batched(benchmark, backwards, device, launches, setup=graphs)
 
     def setup():
         y = f(xg)

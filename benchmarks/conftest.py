@@ -13,9 +13,7 @@ CPU cases marked ``slow`` are skipped unless ``--bench-full`` (or ``GAAF_BENCH_F
 is given, so that the CI run ``pytest benchmarks --benchmark-disable`` stays short.
 ``--bench-sizes 2^24,2^28`` keeps only the cases of those sizes, and none without a size
 (scripts/gpu_check.sh runs the sizes one pytest run each, so that a timeout loses only
-one of them, and the model steps in a run of their own); the copy ceiling runs first
-in every run, and SIGTERM ends a run as Ctrl-C does, so that the JSON of what ran is
-still written when ``timeout --foreground`` stops it.
+one of them, and the model steps in a run of their own).
 Cases marked ``gpu`` are skipped with "needs a CUDA device" where there is none. The
 fused PyTorch path is benchmarked compiled (GAAF_COMPILE=1 during each benchmark).
 ``GAAF_BENCH_THREADS=N`` sets torch's CPU threads for the whole run (recorded in the
@@ -27,7 +25,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -60,17 +57,7 @@ def pytest_addoption(parser):
              "128x512,128x64x32x32,2^24,2^28,1e7 (default: all)")
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def pytest_configure(config):
-    # SIGTERM (what `timeout` sends) ends the run as Ctrl-C does: pytest then finishes
-    # the session, and pytest-benchmark writes the JSON of every benchmark that ran.
-    # (Run under `timeout --foreground`, so that only pytest gets the signal and not
-    # Inductor's compile workers.)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _interrupt)
     threads = os.environ.get("GAAF_BENCH_THREADS")
     if threads:  # e.g. 1 on a shared machine, where a busy core stalls every parallel op
         torch.set_num_threads(int(threads))
@@ -92,7 +79,16 @@ def _size_filter(config) -> set[str] | None:
     return {v.strip() for v in value.split(",") if v.strip()} if value else None
 
 
+def _interrupt_on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_collection_modifyitems(config, items):
+    # `timeout` ends a step with SIGTERM: as an interrupt, pytest ends the session
+    # cleanly and pytest-benchmark still writes the benchmarks that finished.
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    # The copy ceiling first: a run cut off keeps the figure every % of copy needs.
+    items.sort(key=lambda item: 0 if item.name.startswith("test_copy") else 1)
     sizes = _size_filter(config)
     if sizes is not None:
         keep, drop = [], []
@@ -104,14 +100,6 @@ def pytest_collection_modifyitems(config, items):
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-    # The copy ceiling first: a run cut off by its time limit still has it.
-    mine = [HERE in Path(str(item.path)).resolve().parents for item in items]
-    copies = [item for item, m in zip(items, mine) if m and item.originalname == "test_copy"]
-    if copies:  # to where this folder's items begin
-        first = mine.index(True)
-        rest = [item for item, m in zip(items, mine)
-                if not (m and item.originalname == "test_copy")]
-        items[:] = rest[:first] + copies + rest[first:]
     full = bench_full(config)
     has_cuda = torch.cuda.is_available()
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")

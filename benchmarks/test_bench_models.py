@@ -14,17 +14,15 @@ Under ``--benchmark-disable`` each body runs once, at the default thread count o
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 import torch
 from modellib import CONTENDERS, MODELS, MODES, cpu_info, make_step
 
-from benchlib import LAUNCHES_ENV, rounds_for, synchronizer, time_batched
+from benchlib import rounds_for, synchronizer
 
 DEFAULT_THREADS = torch.get_num_threads()
-STEPS_PER_ROUND = 5  # on CUDA: training steps back to back per round
 
 
 def _cases():
@@ -78,21 +76,14 @@ def test_model_step(benchmark, threads_set, request, device, threads, model, mod
         contender=contender, mode=mode, device=device, threads=n_threads,
         role="floor" if (contender, mode) == ("plain", "eager") else "contender",
         **cpu_info())
-    if device == "cuda" or os.environ.get(LAUNCHES_ENV):
-        # steps back to back between one pair of CUDA events (benchlib.time_batched)
-        if benchmark.enabled:
-            step()  # compile, allocator, first-call costs
-        loss = time_batched(benchmark, step, device,
-                            int(os.environ.get(LAUNCHES_ENV, 0)) or STEPS_PER_ROUND)
-    else:
-        rounds = 1
-        if benchmark.enabled:
-            timed()  # compile, allocator, first-call costs
-            timed()
-            t0 = time.perf_counter()
-            timed()
-            rounds = rounds_for(benchmark, time.perf_counter() - t0)
-        loss = benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0)
+    rounds = 1
+    if benchmark.enabled:
+        timed()  # compile, allocator, first-call costs
+        timed()
+        t0 = time.perf_counter()
+        timed()
+        rounds = rounds_for(benchmark, time.perf_counter() - t0)
+    loss = benchmark.pedantic(timed, rounds=rounds, iterations=1, warmup_rounds=0)
     if benchmark.enabled:
         benchmark.extra_info["median_s"] = benchmark.stats.stats.median
     assert torch.isfinite(loss).item()

@@ -4,7 +4,7 @@ Contenders (see benchlib.py): ``gaaf_triton`` (CUDA only), ``gaaf_torch``,
 ``gaaf_compiled`` (torch.compile of gaaf), ``compile``
 (torch.compile of the same formula), ``eager`` (the eager composite) and ``plain``
 (torch.tanh / torch.relu, the floor of each group), for tanh and relu with their
-default shapes; ``test_copy`` measures the bandwidth ceiling (first). Sizes 128x512,
+default shapes; ``test_copy`` measures the bandwidth ceiling. Sizes 128x512,
 128x64x32x32, 2^24 and 2^28 (CUDA only) elements; float32 and bfloat16, and float16
 on CUDA (relu at 2^24 and 2^28 only there: every new shape rank and dtype costs
 torch.compile time). On CPU only the 128x512 tanh cases run by default (the rest are
@@ -17,15 +17,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchlib import (
-    ACTIVATIONS,
-    contender_fn,
-    describe,
-    launches_per_round,
-    record_bandwidth,
-    run_pass,
-    time_batched,
-)
+from benchlib import ACTIVATIONS, back_to_back, contender_fn, describe, record_bandwidth, run_pass
 
 SUITE_SIZES = ("128x512", "128x64x32x32", "2^24", "2^28")
 PASSES = ("fwd", "bwd", "fwdbwd")
@@ -78,33 +70,6 @@ def _copy_cases():
             yield pytest.param(device, size, marks=_marks(device, False), id=f"{device}-{size}")
 
 
-@pytest.mark.parametrize(("device", "size"), list(_copy_cases()))
-def test_copy(benchmark, tensors, device, size):
-    """Device-to-device copy of float32: the bandwidth ceiling (2 tensor passes).
-
-    Defined first, so that it runs first: a run cut off by its time limit keeps the
-    ceiling (benchmarks/conftest.py also moves every copy case to the front).
-    """
-    x, _ = tensors.get(device, "float32", size)
-    dst = torch.empty_like(x)
-    describe(benchmark, contender="copy", role="copy", activation="-", device=device,
-             dtype="float32", size=size, pass_="copy", group=f"{device} copy", suite="copy")
-    launches = launches_per_round(device, x.numel())
-
-    def copy():
-        dst.copy_(x)
-        return dst
-
-    if launches > 1 or device == "cuda":  # back to back, timed by CUDA events on CUDA
-        time_batched(benchmark, copy, device, launches)
-    else:
-        if benchmark.enabled:
-            copy()
-        benchmark(copy)
-    record_bandwidth(benchmark)
-    assert torch.equal(dst, x)
-
-
 @pytest.mark.parametrize(("device", "size", "dtype", "activation", "pass_", "contender"),
                          list(_cases()))
 def test_pass(benchmark, tensors, device, size, dtype, activation, pass_, contender):
@@ -117,3 +82,20 @@ def test_pass(benchmark, tensors, device, size, dtype, activation, pass_, conten
     assert out.dtype == x.dtype
 
 
+@pytest.mark.parametrize(("device", "size"), list(_copy_cases()))
+def test_copy(benchmark, tensors, device, size):
+    """Device-to-device copy of float32: the bandwidth ceiling (2 tensor passes)."""
+    x, _ = tensors.get(device, "float32", size)
+    dst = torch.empty_like(x)
+    describe(benchmark, contender="copy", role="copy", activation="-", device=device,
+             dtype="float32", size=size, pass_="copy", group=f"{device} copy", suite="copy")
+
+    def copy():
+        dst.copy_(x)
+        return dst
+
+    back_to_back(benchmark, copy, device)  # as the passes are timed
+    if device == "cuda":
+        torch.cuda.synchronize()
+    record_bandwidth(benchmark)
+    assert torch.equal(dst, x)

@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from a config; never downl
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from gaaf_kernels.adapters.torch import convert  # noqa: E402
+from gaaf_kernels import convert  # noqa: E402
 
 TEXT = (
     "Gradient acceleration in activation functions adds a small sawtooth to each "

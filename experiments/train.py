@@ -26,6 +26,7 @@ from torch import nn
 from . import checkpoint, distributed, records
 from .datasets import Splits, crop_flip, load_splits
 from .models import build_model
+from .runlock import RunLock, RunLockedError
 from .tasks import Protocol, Task, get_task
 
 __all__ = ["RunConfig", "TrainState", "HarnessError", "resolve_device", "train", "evaluate"]
@@ -259,6 +260,23 @@ class _Run:
                             "delete that directory")
 
     def run(self, callbacks: Sequence[Any]) -> dict[str, Any]:
+        """The run, holding its directory's lock (rank 0 writes; it holds the lock)."""
+        if not self.world.main:
+            return self._run(callbacks)
+        try:
+            lock = RunLock(self.rdir)
+            lock.acquire()
+        except RunLockedError as exc:
+            raise HarnessError(str(exc)) from None
+        except OSError as exc:
+            raise HarnessError(f"cannot write the run directory {self.rdir} (--out "
+                               f"{self.cfg.out}): {exc}") from None
+        try:
+            return self._run(callbacks)
+        finally:
+            lock.release()
+
+    def _run(self, callbacks: Sequence[Any]) -> dict[str, Any]:
         cfg, protocol, world = self.cfg, self.protocol, self.world
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)

@@ -79,16 +79,50 @@ def cmd_verify(args: argparse.Namespace) -> int:
     backends = verify.available_backends()
     shapes = args.shape.split(",") if args.shape else None
     bands = BAND_CHOICES[args.band]
+    problems = _check_imported_derivatives() if args.imports else []
     with verify.torch_compile_disabled():
         rows = verify.run(names, shapes, dtypes, backends, progress=_progress("verify"),
-                          bands=bands)
+                          bands=bands, compiled=not args.no_compiled)
     print(verify.format_rows(rows))
     _report_bandless(names, bands)
     failed = [r for r in rows if not r.ok]
     where = "CUDA" if "triton" in backends and not _interpreting() else "CPU"
+    shown = backends + ([] if args.no_compiled else [verify.COMPILED])
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
-          f"(backends: {', '.join(backends)}; Triton on {where})")
-    return 1 if failed else 0
+          f"(backends: {', '.join(shown)}; Triton on {where})")
+    _report_jax(backends)
+    return 1 if failed or problems else 0
+
+
+def _check_imported_derivatives() -> list[str]:
+    """The registered (non-built-in) functions' NumPy derivatives against finite
+    differences of their values; prints what is at fault."""
+    import gaaf_kernels as gk
+    from gaaf_kernels import verify
+    from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
+
+    user = [("activation", n) for n in gk.activations() if n not in BUILTIN_ACTIVATIONS]
+    user += [("shape", n) for n in gk.shapes() if n not in BUILTIN_SHAPES]
+    problems = verify.check_registered_derivatives(user)
+    for problem in problems:
+        print(f"FAIL {problem}")
+    if user and not problems:
+        print(f"registered functions' NumPy derivatives agree with finite differences: "
+              f"{', '.join(name for _, name in user)}")
+    return problems
+
+
+def _report_jax(backends: list[str]) -> None:
+    """Say whether the JAX adapter was checked, and which of its paths ran."""
+    if "jax" not in backends:
+        print("JAX: not installed, its path was not checked")
+        return
+    import jax
+
+    from gaaf_kernels import verify_jax
+
+    print(f"JAX {jax.__version__}: checked the {verify_jax.path()} path on "
+          f"{jax.default_backend()} (jax.vjp for the backward)")
 
 
 BAND_CHOICES = {"off": (False,), "on": (True,), "both": (False, True)}
@@ -169,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: compile every specialization for GPU targets, e.g. "
                         "sm_80,sm_90, and report registers, spills, load width, SASS "
                         "instructions per element and the predicted %% of the copy roofline")
+    v.add_argument("--no-compiled", action="store_true",
+                   help="skip the rows of the compiled CPU path (the composite compiled by "
+                        "TorchInductor, each activation with its default shape)")
     v.add_argument("--band", choices=tuple(BAND_CHOICES), default="both",
                    help="check the saturation band (band=True) too: off, on or both "
                         "(default: both)")

@@ -39,7 +39,7 @@ for _entry in _ref.BUILTINS:
     _twins = builtin_twins(_entry.name)
     _TRITON[(_entry.kind, _entry.name)] = (_twins["value"], _twins["derivative"])
     _FAST[(_entry.kind, _entry.name)] = _twins
-    if _entry.second_derivative is not None:
+    if _entry.kind == "activation" and _entry.second_derivative is not None:
         if _twins["second_derivative"] is None:
             raise ImportError(f"catalogue entry {_entry.name!r} has phi'' but "
                               f"kernels/functions.py has no {_entry.name}_second_derivative")
@@ -142,20 +142,23 @@ def register_activation(
         array_generic: see ``numpy_value``.
         validate: optional ``f({name: value})`` that raises ValueError for parameter
             values outside the function's domain (``reference.registry.positive("c")``).
-        triton_second_derivative, numpy_second_derivative, derivative_bound: phi'' (as
-            the derivative's twins) and ``m(*params)``, the bound of |phi'|; all three
-            or none. With them the activation supports ``band=True``.
+        numpy_second_derivative: phi'' (as ``numpy_derivative``); with it GAAF of this
+            activation can be differentiated twice (double backward, Hessians).
+        triton_second_derivative, derivative_bound: phi'' as a Triton twin and
+            ``m(*params)``, the bound of |phi'|; both with ``numpy_second_derivative``,
+            or neither. With all three the activation supports ``band=True``.
     """
     _check_new("activation", name, triton_value, triton_derivative, numpy_value,
                numpy_derivative)
-    band_parts = (triton_second_derivative, numpy_second_derivative, derivative_bound)
+    band_parts = (triton_second_derivative, derivative_bound)
     if any(part is not None for part in band_parts):
-        if any(part is None for part in band_parts):
+        if any(part is None for part in (*band_parts, numpy_second_derivative)):
             raise TypeError("band support needs triton_second_derivative, "
                             "numpy_second_derivative and derivative_bound together")
         _check_functions(triton={"triton_second_derivative": triton_second_derivative},
-                         plain={"numpy_second_derivative": numpy_second_derivative,
-                                "derivative_bound": derivative_bound})
+                         plain={"derivative_bound": derivative_bound})
+    if numpy_second_derivative is not None:
+        _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
     spec = _ref.FunctionSpec(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,
@@ -181,12 +184,18 @@ def register_shape(
     params: Mapping[str, float] | None = None,
     array_generic: bool = False,
     validate: Callable[[dict[str, float]], None] | None = None,
+    numpy_second_derivative: Callable | None = None,
 ) -> None:
-    """Register a new shape function s(x) for every path (arguments as for activations)."""
+    """Register a new shape function s(x) for every path (arguments as for activations;
+    ``numpy_second_derivative``, s'', lets GAAF with this shape be differentiated twice).
+    """
     _check_new("shape", name, triton_value, triton_derivative, numpy_value, numpy_derivative)
+    if numpy_second_derivative is not None:
+        _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
     spec = _ref.FunctionSpec(
         name=name, kind="shape", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), array_generic=array_generic, validate=validate,
+        second_derivative=numpy_second_derivative,
     )
     _ref.add_shape(spec)
     _TRITON[("shape", name)] = (triton_value, triton_derivative)

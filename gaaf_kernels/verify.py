@@ -87,6 +87,29 @@ def compare(got: torch.Tensor, want: torch.Tensor) -> tuple[float, float, bool]:
     return max_abs, max_rel, nan_ok and inf_ok and within
 
 
+def decisive_error(got: torch.Tensor, want: torch.Tensor) -> str:
+    """The error of the element that decided the verdict, as the tolerance judged it:
+    ``"3.1e-07 abs"`` where the absolute tolerance was the larger part of that element's
+    bound, ``"2.0e-06 rel"`` where the relative one was ("inf/nan" where those
+    disagree)."""
+    atol, rtol = TOLERANCES[want.dtype]
+    g = got.detach().cpu().double().numpy().reshape(-1)
+    w = want.detach().cpu().double().numpy().reshape(-1)
+    if g.shape != w.shape:
+        return "shape"
+    special = ~(np.isfinite(w) & np.isfinite(g))
+    if not np.array_equal(g[special], w[special], equal_nan=True):
+        return "inf/nan"
+    g, w = g[~special], w[~special]
+    if w.size == 0:
+        return "0 abs"
+    err = np.abs(g - w)
+    i = int(np.argmax(err / (atol + rtol * np.abs(w))))
+    if atol >= rtol * abs(w[i]):
+        return f"{err[i]:.1e} abs"
+    return f"{err[i] / abs(w[i]):.1e} rel"
+
+
 @dataclass
 class Row:
     backend: str
@@ -101,6 +124,8 @@ class Row:
     ok: bool
     error: str = ""
     band: bool = False
+    fwd_error: str = ""  # the decisive error (decisive_error)
+    bwd_error: str = ""
 
 
 def available_backends() -> list[str]:
@@ -110,6 +135,10 @@ def available_backends() -> list[str]:
     if torch.cuda.is_available() or interpreting():
         backends.append("triton")
     backends.append("torch")
+    from . import verify_jax
+
+    if verify_jax.available():
+        backends.append("jax")  # the JAX adapter (verify_jax.py), when JAX is installed
     return backends
 
 
@@ -119,8 +148,17 @@ def device_for(backend: str) -> torch.device:
     return torch.device("cpu")
 
 
+#: The default CPU path as it runs: the composite compiled by TorchInductor (the other
+#: "torch" rows run it eagerly, which compiles nothing).
+COMPILED = "torch-compiled"
+
+
 def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
                band: bool = False) -> Row:
+    if backend == "jax":
+        from .verify_jax import check_case as check_jax_case
+
+        return check_jax_case(activation, shape, dtype, band)
     from gaaf_kernels.adapters.torch import gaaf, gaaf_backward
 
     kwargs = {"activation": activation, "shape": shape, "band": band}
@@ -128,6 +166,7 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
     name = str(dtype).removeprefix("torch.")
     row = Row(backend, activation, shape, name, math.nan, math.nan, math.nan, math.nan,
               f"{atol:.0e}+{rtol:.1e}|y|", False, band=band)
+    run_as = "torch" if backend == COMPILED else backend
     try:
         resolve(activation, shape, band=band)
         x = sample_inputs(dtype)
@@ -135,28 +174,54 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
         want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
         want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
         device = device_for(backend)
-        got_y = gaaf(x.to(device), activation, shape, band=band, backend=backend)
-        got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape, band=band,
-                               backend=backend)
+        with _compiling(backend == COMPILED):
+            got_y = gaaf(x.to(device), activation, shape, band=band, backend=run_as)
+            got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape,
+                                   band=band, backend=run_as)
         row.fwd_abs, row.fwd_rel, ok_f = compare(got_y, want_y)
         row.bwd_abs, row.bwd_rel, ok_b = compare(got_dx, want_dx)
+        row.fwd_error, row.bwd_error = decisive_error(got_y, want_y), decisive_error(got_dx,
+                                                                                     want_dx)
         row.ok = ok_f and ok_b
     except Exception as exc:  # a crash is a failed case, reported in the table
         row.error = f"{type(exc).__name__}: {exc}"[:200]
     return row
 
 
+@contextlib.contextmanager
+def _compiling(on: bool):
+    if not on:
+        yield
+        return
+    old = os.environ.get("GAAF_COMPILE")
+    os.environ["GAAF_COMPILE"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GAAF_COMPILE", None)
+        else:
+            os.environ["GAAF_COMPILE"] = old
+
+
 def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterable[str],
-        backends: Iterable[str], progress=None, bands: Iterable[bool] = (False,)) -> list[Row]:
+        backends: Iterable[str], progress=None, bands: Iterable[bool] = (False,),
+        compiled: bool = False) -> list[Row]:
     """Every backend x activation x shape x dtype x band; ``shapes=None`` means all
     shapes. Band cases cover the activations that have a band
-    (``reference.band_activations()``); the others are left out (the CLI names them)."""
+    (``reference.band_activations()``); the others are left out (the CLI names them).
+    ``compiled``: also the compiled CPU path, with each activation's default shape (or
+    the shapes asked for)."""
     from gaaf_kernels import shapes as all_shapes
 
     with_band = set(reference.band_activations())
     activations = list(activations)
     cases = [(b, a, s, d, band) for band in bands for b in backends for a in activations
              if not band or a in with_band for s in (shapes or all_shapes()) for d in dtypes]
+    if compiled:
+        cases += [(COMPILED, a, s, d, band) for band in bands for a in activations
+                  if not band or a in with_band
+                  for s in (shapes or [resolve(a).shape.name]) for d in dtypes]
     rows = []
     for backend, activation, shape, dtype, band in cases:
         # Overflow inside the formulas is expected (and handled); keep the table clean.
@@ -169,14 +234,52 @@ def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterab
 
 
 def format_rows(rows: list[Row]) -> str:
-    header = ("backend", "activation", "shape", "band", "dtype", "fwd max abs", "fwd max rel",
-              "bwd max abs", "bwd max rel", "tolerance", "result")
+    """One line per case: the error that decided each pass (``decisive_error``), the
+    tolerance, the verdict."""
+    header = ("backend", "activation", "shape", "band", "dtype", "fwd error", "bwd error",
+              "tolerance", "result")
     return format_table(header, [
         (r.backend, r.activation, r.shape, "yes" if r.band else "no", r.dtype,
-         f"{r.fwd_abs:.2e}", f"{r.fwd_rel:.2e}",
-         f"{r.bwd_abs:.2e}", f"{r.bwd_rel:.2e}", r.tolerance,
+         r.fwd_error or "-", r.bwd_error or "-", r.tolerance,
          "ok" if r.ok else ("FAIL " + r.error).strip())
         for r in rows])
+
+
+def check_registered_derivatives(kinds_names: Iterable[tuple[str, str]]) -> list[str]:
+    """Each registered function's derivative (and second derivative, if given) against a
+    central finite difference of its value, in float64, on points away from 0 and +-1
+    (where the catalogue's kinks sit). Returns one message per function at fault, naming
+    it; a wrong NumPy derivative would otherwise show as a Triton mismatch."""
+    x = np.array([-3.7, -2.3, -1.3, -0.61, -0.23, 0.17, 0.52, 1.41, 2.9, 4.3])
+    h = 1e-6
+    problems = []
+    for kind, name in kinds_names:
+        spec = reference.get_activation(name) if kind == "activation" else \
+            reference.get_shape(name)
+        params = tuple(v for _, v in spec.params)
+
+        def call(which: str, at: np.ndarray, spec=spec, params=params) -> np.ndarray:
+            fn = getattr(spec, which)
+            if spec.array_generic:
+                from gaaf_kernels.reference.namespaces import NUMPY
+                return np.asarray(fn(NUMPY, at, *params), dtype=np.float64)
+            return np.asarray(fn(at, *params), dtype=np.float64)
+
+        pairs = [("value", "derivative", "numpy_derivative")]
+        if spec.second_derivative is not None:
+            pairs.append(("derivative", "second_derivative", "numpy_second_derivative"))
+        for lower, upper, label in pairs:
+            with np.errstate(all="ignore"):
+                numeric = (call(lower, x + h) - call(lower, x - h)) / (2 * h)
+                given = call(upper, x)
+            bad = ~np.isclose(given, numeric, rtol=1e-5, atol=1e-6)
+            if bad.any():
+                i = int(np.argmax(bad))
+                problems.append(
+                    f"{kind} {name!r}: {label} disagrees with a finite difference of "
+                    f"numpy_{lower} at x={x[i]:g}: "
+                    f"{given[i]:.6g} against {numeric[i]:.6g}")
+    return problems
 
 
 @contextlib.contextmanager

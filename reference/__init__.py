@@ -1,6 +1,6 @@
 """NumPy reference for GAAF: the semantics every other path is tested against."""
 
-from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward
+from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward, second_derivative
 from .registry import (
     DEFAULT_ACTIVATION,
     DEFAULT_K,
@@ -17,5 +17,5 @@ from .registry import (
 __all__ = [
     "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "Resolved",
     "activation_names", "backward", "band_activations", "compute_dtype", "forward",
-    "get_activation", "get_shape", "resolve", "shape_names",
+    "get_activation", "get_shape", "resolve", "second_derivative", "shape_names",
 ]

@@ -4,9 +4,10 @@ Each entry holds the name, the parameters with their defaults and domains, the d
 shape (activations), the reference value and derivative (``formulas.py``, written once
 for NumPy and PyTorch), the module classes of torch and of the ecosystem that map to it
 (``modules``) and the torch functions that compute it (``functions``), both as dotted
-path strings: nothing here imports torch. Activations that support the saturation band
-(``band=True``) also carry phi'' and the bound m of |phi'|. The Triton twins are found
-by the entry's name (``<name>_value``, ``<name>_derivative``,
+path strings: nothing here imports torch. Every entry carries its second derivative
+(phi'' or s'': double backward needs d2y/dx2 = phi'' + 2 s' + g s''); activations that
+support the saturation band (``band=True``) also carry the bound m of |phi'|. The
+Triton twins are found by the entry's name (``<name>_value``, ``<name>_derivative``,
 ``<name>_second_derivative`` in ``gaaf_kernels/kernels/functions.py``, and optionally
 the fast twins of ``kernels/fast.py``). ``adapters/convert_tables.py`` turns ``modules``
 into ``convert()``'s rules and ``adapters/functional.py`` turns ``functions`` into the
@@ -54,8 +55,8 @@ class When:
     GELU and ``F.gelu`` are gelu for ``approximate="none"``, gelu_tanh for "tanh"."""
 
     name: str
-    value: str
-    default: str | None = None
+    value: str | float
+    default: str | float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,19 @@ def _activation(name, value, derivative, params=(), default=_ONE_SIDED, modules=
                    second_derivative=second, derivative_bound=bound, **domains)
 
 
+@dataclass(frozen=True)
+class _Constant:
+    """A bound m that does not depend on the parameters (a class, not a lambda: it
+    pickles)."""
+
+    m: float
+
+    def __call__(self, *params: float) -> float:
+        return self.m
+
+
 def _constant(m: float) -> Callable[..., float]:
-    return lambda *params: m
+    return _Constant(m)
 
 
 def _one_or(p: float) -> float:
@@ -159,13 +171,16 @@ def _one_or(p: float) -> float:
 
 SHAPES: tuple[Builtin, ...] = (
     Builtin("gaussian", "shape", f.gaussian, f.gaussian_derivative, (("c", 3.0),),
-            positive=("c",)),
+            positive=("c",), second_derivative=f.gaussian_second_derivative),
     Builtin("laplace", "shape", f.laplace, f.laplace_derivative, (("c", 1.0),),
-            positive=("c",)),
+            positive=("c",), second_derivative=f.laplace_second_derivative),
     Builtin("shifted_sigmoid", "shape", f.shifted_sigmoid, f.shifted_sigmoid_derivative,
-            (("shift", 4.0), ("slope", 1.0))),
-    Builtin("constant", "shape", f.constant, f.constant_derivative, (("value", 1.0),)),
-    Builtin("none", "shape", f.none, f.none_derivative),
+            (("shift", 4.0), ("slope", 1.0)),
+            second_derivative=f.shifted_sigmoid_second_derivative),
+    Builtin("constant", "shape", f.constant, f.constant_derivative, (("value", 1.0),),
+            second_derivative=f.constant_second_derivative),
+    Builtin("none", "shape", f.none, f.none_derivative,
+            second_derivative=f.none_second_derivative),
 )
 
 ACTIVATIONS: tuple[Builtin, ...] = (
@@ -208,7 +223,9 @@ ACTIVATIONS: tuple[Builtin, ...] = (
                            *_in_place(f"{FN}.leaky_relu_", args=("negative_slope",)))),
     _activation("elu", f.elu, f.elu_derivative, (("alpha", 1.0),),
                 second=f.elu_second_derivative, bound=_one_or,
-                modules=[(f"{TORCH}.ELU", ("alpha",))],
+                # celu(x, alpha) = elu(x, alpha) only for alpha = 1
+                modules=[(f"{TORCH}.ELU", ("alpha",)),
+                         (f"{TORCH}.CELU", (When("alpha", 1.0),))],
                 functions=(*_flagged(f"{FN}.elu", args=("alpha",)),
                            *_in_place(f"{FN}.elu_", args=("alpha",)))),
     _activation("selu", f.selu, f.selu_derivative, modules=_plain(f"{TORCH}.SELU"),

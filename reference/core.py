@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .formulas import band, band_derivative, gaaf_gradient, gaaf_value, sawtooth
+from .formulas import band, band_derivative, gaaf_gradient, gaaf_second, gaaf_value, sawtooth
 from .namespaces import NUMPY
 from .registry import DEFAULT_ACTIVATION, DEFAULT_K, FunctionSpec, Resolved, resolve
 
@@ -46,6 +46,16 @@ def _prepare(x, cfg: Resolved):
     act_p = tuple(cd(p) for p in cfg.activation_params)
     shp_p = tuple(cd(p) for p in cfg.shape_params)
     return x, xc, cd(cfg.K), act_p, shp_p
+
+
+def _grad_like(x: np.ndarray, grad_output) -> np.ndarray:
+    gy = np.asarray(grad_output)
+    if x.shape != gy.shape or x.dtype != gy.dtype:
+        raise ValueError(
+            "x and grad_output must have the same shape and dtype; got "
+            f"{x.shape}/{x.dtype} and {gy.shape}/{gy.dtype}"
+        )
+    return gy
 
 
 def _shape_value(cfg: Resolved, xc, act_p, shp_p):
@@ -106,16 +116,53 @@ def backward(
     """dL/dx = dL/dy * (phi'(x) + s(x) + g(x) * s'(x)), with s_band for s under ``band``."""
     cfg = resolve(activation, shape, K=K, activation_params=activation_params,
                   shape_params=shape_params, band=band)
-    x_arr, gy = np.asarray(x), np.asarray(grad_output)
-    if x_arr.shape != gy.shape or x_arr.dtype != gy.dtype:
-        raise ValueError(
-            "x and grad_output must have the same shape and dtype; got "
-            f"{x_arr.shape}/{x_arr.dtype} and {gy.shape}/{gy.dtype}"
-        )
-    x, xc, k, act_p, shp_p = _prepare(x_arr, cfg)
-    gyc = gy.astype(xc.dtype).reshape(-1)
+    x, xc, k, act_p, shp_p = _prepare(x, cfg)
+    gyc = _grad_like(x, grad_output).astype(xc.dtype).reshape(-1)
     with np.errstate(all="ignore"):
         s, ds = _shape_parts(cfg, xc, act_p, shp_p)
         dx = gaaf_gradient(NUMPY, xc, gyc, _call(cfg.activation, "derivative", xc, act_p),
                            s, sawtooth(NUMPY, xc, k), ds)
         return dx.astype(x.dtype).reshape(x.shape)
+
+
+def check_second_derivative(cfg: Resolved) -> None:
+    """RuntimeError naming what d2y/dx2 needs and ``cfg`` lacks (never a silent zero)."""
+    if cfg.band:
+        raise RuntimeError(
+            "second derivatives of GAAF with band=True need the activation's third "
+            "derivative (the band's s'' contains phi'''), which the catalogue does not "
+            "carry; use band=False to differentiate twice")
+    for spec, what in ((cfg.activation, "phi''"), (cfg.shape, "s''")):
+        if spec.second_derivative is None:
+            raise RuntimeError(
+                f"the second derivative of GAAF needs {what}, the second derivative of the "
+                f"{spec.kind} {spec.name!r}; register it with numpy_second_derivative= to "
+                f"differentiate twice")
+
+
+def second_derivative(
+    x,
+    grad_output,
+    activation: str = DEFAULT_ACTIVATION,
+    shape: str | None = None,
+    *,
+    K: float = DEFAULT_K,
+    activation_params: Mapping[str, float] | None = None,
+    shape_params: Mapping[str, float] | None = None,
+    band: bool = False,
+) -> np.ndarray:
+    """d/dx of ``backward(x, grad_output)``: grad_output * (phi'' + 2 s' + g * s''), a.e.
+
+    What double backward, ``hvp`` and Hessians need. RuntimeError where a function lacks
+    its second derivative, and under ``band=True`` (that needs phi''').
+    """
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params, band=band)
+    check_second_derivative(cfg)
+    x, xc, k, act_p, shp_p = _prepare(x, cfg)
+    gyc = _grad_like(x, grad_output).astype(xc.dtype).reshape(-1)
+    with np.errstate(all="ignore"):
+        out = gaaf_second(NUMPY, xc, gyc, _call(cfg.activation, "second_derivative", xc, act_p),
+                          _call(cfg.shape, "derivative", xc, shp_p), sawtooth(NUMPY, xc, k),
+                          _call(cfg.shape, "second_derivative", xc, shp_p))
+        return out.astype(x.dtype).reshape(x.shape)

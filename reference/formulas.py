@@ -66,6 +66,15 @@ def gaaf_gradient(xp, x, grad_output, dphi, s, g, ds):
     return xp.where(xp.isnan(x), x, grad_output * (dphi + s + g * ds))
 
 
+def gaaf_second(xp, x, grad_output, d2phi, ds, g, d2s):
+    """The derivative of the backward in x: dL/dy * (phi'' + 2 s' + g*s''), a.e.
+
+    (d/dx of phi' + s + g s', with g' = 1 between the sawtooth's jumps.) NaN wherever x
+    is NaN, as the two passes above.
+    """
+    return xp.where(xp.isnan(x), x, grad_output * (d2phi + 2.0 * ds + g * d2s))
+
+
 def band(xp, s, dphi, inv_m):
     """The saturation band: s_band = s * (1 - phi' * (1/m)), m = sup |phi'|.
 
@@ -193,15 +202,18 @@ def selu_second_derivative(xp, x):
     return SELU_SCALE * elu_second_derivative(xp, x, SELU_ALPHA)
 
 
+def _gelu_cdf(xp, x):
+    # Phi(x) = erfc(-x / sqrt 2) / 2: no 1 + erf to cancel in the left tail
+    return 0.5 * xp.erfc(-x * SQRT1_2)
+
+
 def gelu(xp, x):
-    cdf = 0.5 * (1.0 + xp.erf(x * SQRT1_2))
-    return safe_mul(xp, x, cdf)
+    return safe_mul(xp, x, _gelu_cdf(xp, x))
 
 
 def gelu_derivative(xp, x):
-    cdf = 0.5 * (1.0 + xp.erf(x * SQRT1_2))
     pdf = xp.exp(-0.5 * x * x) * INV_SQRT_2PI
-    return cdf + safe_mul(xp, x, pdf)
+    return _gelu_cdf(xp, x) + safe_mul(xp, x, pdf)
 
 
 def gelu_second_derivative(xp, x):
@@ -214,15 +226,16 @@ def _gelu_tanh_inner(x):
 
 
 def gelu_tanh(xp, x):
-    right = 1.0 + xp.tanh(_gelu_tanh_inner(x))
-    return safe_mul(xp, 0.5 * x, right)
+    # (1 + tanh(u)) / 2 = sigmoid(2u): no 1 + tanh to cancel in the left tail
+    return safe_mul(xp, x, sigmoid(xp, 2.0 * _gelu_tanh_inner(x)))
 
 
 def gelu_tanh_derivative(xp, x):
-    right = 1.0 + xp.tanh(_gelu_tanh_inner(x))
-    sech2 = tanh_derivative(xp, _gelu_tanh_inner(x))
+    inner = _gelu_tanh_inner(x)
+    sech2 = tanh_derivative(xp, inner)
     inner_derivative = GELU_TANH_BETA * (1.0 + 3.0 * GELU_TANH_KAPPA * (x * x))
-    return 0.5 * right + safe_mul(xp, 0.5 * x, safe_mul(xp, sech2, inner_derivative))
+    return sigmoid(xp, 2.0 * inner) + safe_mul(xp, 0.5 * x,
+                                                safe_mul(xp, sech2, inner_derivative))
 
 
 def gelu_tanh_second_derivative(xp, x):
@@ -239,8 +252,8 @@ def silu(xp, x):
 
 
 def silu_derivative(xp, x):
-    sig = sigmoid(xp, x)
-    return sig + safe_mul(xp, sig, safe_mul(xp, x, 1.0 - sig))
+    # sigma + x sigma', sigma' from exp(-|x|): sigma (1 - sigma) cancels for large x
+    return sigmoid(xp, x) + safe_mul(xp, x, sigmoid_derivative(xp, x))
 
 
 def silu_second_derivative(xp, x):
@@ -270,7 +283,9 @@ def mish(xp, x):
 def mish_derivative(xp, x):
     softplus_x = xp.log1p(xp.exp(x))
     tanh_sp = xp.tanh(softplus_x)
-    sech2 = tanh_derivative(xp, softplus_x)
+    # sech^2 from t itself where t is far from 1 (fewer roundings at the root of mish',
+    # x = -1.19), from exp(-2 sp) where 1 - t would cancel
+    sech2 = xp.where(x > 0, tanh_derivative(xp, softplus_x), (1.0 - tanh_sp) * (1.0 + tanh_sp))
     return tanh_sp + safe_mul(xp, x, safe_mul(xp, sigmoid(xp, x), sech2))
 
 
@@ -315,8 +330,8 @@ def quick_gelu(xp, x):
 
 
 def quick_gelu_derivative(xp, x):
-    sig = sigmoid(xp, QUICK_GELU_ALPHA * x)
-    return sig + safe_mul(xp, QUICK_GELU_ALPHA * sig, safe_mul(xp, x, 1.0 - sig))
+    ax = QUICK_GELU_ALPHA * x
+    return sigmoid(xp, ax) + safe_mul(xp, ax, sigmoid_derivative(xp, ax))
 
 
 def quick_gelu_second_derivative(xp, x):
@@ -349,12 +364,21 @@ def gaussian_derivative(xp, x, c):
     return safe_mul(xp, -2.0 * x / c, xp.exp(-(x * x) / c))
 
 
+def gaussian_second_derivative(xp, x, c):
+    # (4 x^2 / c^2 - 2 / c) exp(-x^2 / c): inf * 0 at +-inf and where x^2 overflows is 0
+    return safe_mul(xp, (4.0 / (c * c)) * (x * x) - 2.0 / c, xp.exp(-(x * x) / c))
+
+
 def laplace(xp, x, c):
     return xp.exp(-xp.abs(x) / c)
 
 
 def laplace_derivative(xp, x, c):
     return -xp.sign(x) / c * xp.exp(-xp.abs(x) / c)  # 0 at the kink x = 0
+
+
+def laplace_second_derivative(xp, x, c):
+    return xp.exp(-xp.abs(x) / c) / (c * c)  # a.e.: s' jumps at the kink x = 0
 
 
 def shifted_sigmoid(xp, x, shift, slope):
@@ -365,6 +389,10 @@ def shifted_sigmoid_derivative(xp, x, shift, slope):
     return slope * sigmoid_derivative(xp, safe_mul(xp, x + shift, slope))
 
 
+def shifted_sigmoid_second_derivative(xp, x, shift, slope):
+    return (slope * slope) * sigmoid_second_derivative(xp, safe_mul(xp, x + shift, slope))
+
+
 def constant(xp, x, value):
     return xp.zeros_like(x) + value
 
@@ -373,9 +401,17 @@ def constant_derivative(xp, x, value):
     return xp.zeros_like(x)
 
 
+def constant_second_derivative(xp, x, value):
+    return xp.zeros_like(x)
+
+
 def none(xp, x):
     return xp.zeros_like(x)
 
 
 def none_derivative(xp, x):
+    return xp.zeros_like(x)
+
+
+def none_second_derivative(xp, x):
     return xp.zeros_like(x)

@@ -13,11 +13,17 @@ from types import SimpleNamespace
 import numpy as np
 
 _np_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+_np_erfc_ufunc = np.frompyfunc(math.erfc, 1, 1)
 
 
 def _np_erf(x: np.ndarray) -> np.ndarray:
     # NumPy has no erf; math.erf in float64, rounded once to the compute dtype.
     return np.asarray(_np_erf_ufunc(x), dtype=np.float64).astype(np.asarray(x).dtype)
+
+
+def _np_erfc(x: np.ndarray) -> np.ndarray:
+    # erfc = 1 - erf without the cancellation (gelu's left tail): math.erfc, as erf above.
+    return np.asarray(_np_erfc_ufunc(x), dtype=np.float64).astype(np.asarray(x).dtype)
 
 
 NUMPY = SimpleNamespace(
@@ -28,6 +34,7 @@ NUMPY = SimpleNamespace(
     expm1=np.expm1,
     tanh=np.tanh,
     erf=_np_erf,
+    erfc=_np_erfc,
     abs=np.abs,
     sign=np.sign,
     floor=np.floor,

@@ -36,10 +36,16 @@ class FunctionSpec:
     array_generic: bool = True
     # Called with {name: value}; raises ValueError for values outside the domain.
     validate: Callable[[dict[str, float]], None] | None = field(default=None, compare=False)
-    # The saturation band (activations only): phi'' with the signature of ``derivative``,
-    # and m = sup |phi'| as a function of the parameter values in order.
+    # phi'' or s'' with the signature of ``derivative`` (double backward needs it), and
+    # for the saturation band (activations only) m = sup |phi'| as a function of the
+    # parameter values in order.
     second_derivative: Callable | None = None
     derivative_bound: Callable[..., float] | None = field(default=None, compare=False)
+
+    def __reduce__(self):
+        # By name: a spec holds functions (validators, user lambdas) that need not
+        # pickle, and the registry of the loading process is the one that counts.
+        return (registered, (self.kind, self.name))
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -64,6 +70,7 @@ class FunctionSpec:
                 ) from None
             if not math.isfinite(value):
                 raise ValueError(f"parameter {name!r} of {self.kind} {self.name!r} must be finite")
+            check_float32(f"{self.kind} {self.name!r}", name, value)
             values[name] = value
         if self.validate is not None:
             self.validate(values)
@@ -108,6 +115,18 @@ def add_shape(spec: FunctionSpec) -> FunctionSpec:
     _SHAPES[spec.name] = spec
     _generation[0] += 1
     return spec
+
+
+def registered(kind: str, name: str) -> FunctionSpec:
+    """The registered activation or shape ``name`` (how specs unpickle)."""
+    store = _ACTIVATIONS if kind == "activation" else _SHAPES
+    try:
+        return store[name]
+    except KeyError:
+        raise ValueError(
+            f"{kind} {name!r} is not registered in this process; register it (import the "
+            f"module that registers it) before loading a model or config that uses it"
+        ) from None
 
 
 def activation_names() -> list[str]:
@@ -158,7 +177,30 @@ def check_K(K: float) -> float:
         raise TypeError(f"K must be a real number, got {K!r}") from None
     if not math.isfinite(K) or K <= 0:
         raise ValueError(f"K must be finite and > 0, got {K!r}")
+    if not FLOAT32_NORMAL_MIN <= K <= FLOAT32_MAX:
+        raise ValueError(
+            f"K={K!r} leaves float32's range (K or 1/K would round to 0 or inf); float16, "
+            f"bfloat16 and float32 inputs compute in float32, so K must lie in "
+            f"[{FLOAT32_NORMAL_MIN:.3g}, {FLOAT32_MAX:.3g}]")
     return K
+
+
+# float32's limits, as plain floats (comparisons that Dynamo traces, where resolve() runs)
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_NORMAL_MIN = 2.0**-126  # K >= this keeps 1/K finite in float32
+FLOAT32_SUBNORMAL_MIN = 2.0**-149  # smaller magnitudes round to 0
+
+
+def check_float32(owner: str, name: str, value: float) -> None:
+    """ValueError where a parameter that is finite and non-zero in float64 becomes inf or
+    0 once rounded to float32, the compute dtype of 16- and 32-bit inputs (a Gaussian
+    width of 1e-300 gave NaN everywhere)."""
+    if abs(value) > FLOAT32_MAX or 0 < abs(value) < FLOAT32_SUBNORMAL_MIN:
+        rounded = ("-inf" if value < 0 else "inf") if abs(value) > FLOAT32_MAX else "0"
+        raise ValueError(
+            f"parameter {name}={value!r} of {owner} rounds to {rounded} in float32, the "
+            f"compute dtype of float16, bfloat16 and float32 inputs; use a magnitude in "
+            f"[{FLOAT32_SUBNORMAL_MIN:.3g}, {FLOAT32_MAX:.3g}] (or 0)")
 
 
 def resolve(

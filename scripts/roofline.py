@@ -1,30 +1,25 @@
-"""Measured against predicted share of the copy roofline, per default pair.
+"""Measured against predicted share of the copy roofline, per default pair, row by row.
 
-    python scripts/roofline.py --out OUTDIR [--json PATH] [--elements 268435456]
-                               [--dtypes float32,bfloat16] [--activations tanh,relu,...]
-                               [--launches 20] [--reps 5] [--stand-in]
+    python scripts/roofline.py --out OUTDIR [--elements 268435456] [--dtypes float32,bfloat16]
+    TRITON_INTERPRET=1 python scripts/roofline.py --out OUTDIR --rehearse
 
 For every built-in activation with its default shape, forward and backward, this times
-the fused kernel on ``--elements`` elements, divides the bytes it moves (2 or 3 tensor
-passes) by the time, and prints that as a share of the device-to-device copy bandwidth
-measured in the same run (the copy is timed first, the same way), beside the static
-model's prediction for the cubin that ran (``gaaf_kernels/kernels/throughput.py``).
+the fused kernel on ``--elements`` elements and divides the bytes it moves (2 or 3 tensor
+passes) by the time, beside the device-to-device copy bandwidth measured the same way in
+the same run, and the static model's prediction for the cubin that ran
+(``gaaf_kernels/kernels/throughput.py``). Timing: many back-to-back launches between one
+pair of CUDA events (the launch latency of the host is hidden behind the kernels), the
+median of three such batches.
 
-Timing: ``--launches`` back-to-back launches between one pair of CUDA events, so that the
-host's launch latency (10-20 us against kernels of 0.25-0.75 ms at 2^28 elements) is
-spread over many kernels; the median of ``--reps`` such pairs, after one warm-up launch.
+OUTDIR/roofline.md gets its header (card, SMs, date, driver, CUDA, torch, triton, Python)
+first and then every row as soon as it is measured, so a run cut off keeps what it
+measured; one kernel's error is one FAIL row. OUTDIR/roofline.json is rewritten after
+every row.
 
-Results are written as they are measured: OUTDIR/roofline.md gets its header (card, SMs,
-date, driver, CUDA, torch, triton and Python versions, the copy GB/s per dtype) and then
-one Markdown table row per kernel; the JSON file is rewritten after every row. A kernel
-that raises gives one FAIL row and the run goes on; a missing ``cuobjdump`` leaves the
-prediction empty, not the measurement. Exit status 1 when any row failed.
-
-``--stand-in`` runs the same code on a machine without a GPU: CPU tensors under the
-Triton interpreter (TRITON_INTERPRET=1 is set before the kernels are imported), a
-``time.perf_counter`` stand-in for ``torch.cuda`` (events, synchronize, device
-properties of an H200), and cubins compiled for sm_90 for the prediction. Its times are
-the interpreter's, not a GPU's: the header says so.
+``--rehearse`` runs the same code on a CPU: the kernels under the Triton interpreter on
+tiny CPU tensors (``TRITON_INTERPRET=1`` set before Python starts), timed by the wall
+clock, the SASS counts and predictions from cubins compiled for sm_90 without a GPU. Its
+numbers measure nothing but the script: they are labelled as a rehearsal.
 """
 
 from __future__ import annotations
@@ -32,338 +27,248 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
+import shutil
 import statistics
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
-STAND_IN_NAME = "CPU stand-in for an NVIDIA H200 (Triton interpreter; times are not GPU times)"
+import torch
+import triton
 
-
-class StandInCuda:
-    """The few ``torch.cuda`` calls this script makes, answered on the CPU."""
-
-    class Event:
-        def __init__(self, enable_timing: bool = False) -> None:
-            self.t = None
-
-        def record(self, stream=None) -> None:
-            self.t = time.perf_counter()
-
-        def synchronize(self) -> None:
-            return None
-
-        def elapsed_time(self, end: StandInCuda.Event) -> float:
-            return (end.t - self.t) * 1e3
-
-    @staticmethod
-    def synchronize() -> None:
-        return None
-
-    @staticmethod
-    def get_device_name(device=None) -> str:
-        return STAND_IN_NAME
-
-    @staticmethod
-    def get_device_capability(device=None) -> tuple[int, int]:
-        return (9, 0)
-
-    @staticmethod
-    def get_device_properties(device=None):
-        return SimpleNamespace(name=STAND_IN_NAME, major=9, minor=0,
-                               multi_processor_count=132, total_memory=0)
-
-
-COMPILER_CHILD = """
-import base64, json, sys
-from triton.backends.compiler import GPUTarget
-from gaaf_kernels.kernels import compile_check
-for line in sys.stdin:
-    arch, kernel, activation, shape, dtype = json.loads(line)
-    try:
-        cubin = compile_check.compile_kernel(GPUTarget("cuda", arch, 32), kernel, activation,
-                                             shape, dtype).asm["cubin"]
-        print(json.dumps({"cubin": base64.b64encode(cubin).decode()}), flush=True)
-    except Exception as exc:
-        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
-"""
-
-
-class CubinCompiler:
-    """Cubins for a GPU target from a child process without TRITON_INTERPRET.
-
-    Under the interpreter ``@triton.jit`` gives interpreted functions, which cannot be
-    compiled; the child imports the kernels afresh and compiles what it is asked.
-    """
-
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-        self.child = subprocess.Popen([sys.executable, "-c", COMPILER_CHILD], env=env,
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-
-    def cubin(self, arch: int, kernel: str, activation: str, shape: str, dtype: str) -> bytes:
-        import base64
-
-        self.child.stdin.write(json.dumps([arch, kernel, activation, shape, dtype]) + "\n")
-        self.child.stdin.flush()
-        line = self.child.stdout.readline()
-        if not line:
-            raise RuntimeError("the compiling child process ended")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise RuntimeError(answer["error"])
-        return base64.b64decode(answer["cubin"])
-
-
-def time_ms(cuda, fn, launches: int, reps: int) -> float:
-    """Median over ``reps`` of (``launches`` back-to-back calls between two events) / launches."""
-    fn()
-    cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        start, end = cuda.Event(enable_timing=True), cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(launches):
-            fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / launches)
-    return statistics.median(times)
-
-
-def driver_version() -> str:
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=15, check=True).stdout
-        return out.strip().splitlines()[0]
-    except Exception as exc:  # the table matters more than this field
-        return f"unknown ({type(exc).__name__})"
-
-
-def rate(gb_s: float) -> str:
-    return f"{gb_s:.0f}" if gb_s >= 100 else f"{gb_s:.3g}"
-
-
-def cell(text: object) -> str:
-    return str(text).replace("|", "/").replace("\n", " ").strip()
-
-
-def md_row(values) -> str:
-    return "| " + " | ".join(cell(v) for v in values) + " |\n"
-
+from gaaf_kernels.kernels import launch
+from gaaf_kernels.kernels import throughput as tp
+from gaaf_kernels.reference import get_activation, resolve
+from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS
 
 COLUMNS = ("activation", "shape", "dtype", "pass", "ms", "GB/s", "% of copy", "SASS/elem",
-           "MUFU/elem", "predicted %", "note")
+           "predicted %", "result")
 
 
-class Output:
-    """roofline.md appended row by row (flushed), the JSON rewritten after each row."""
+class Device:
+    """The CUDA calls the script makes; ``Rehearsal`` stands in for them on a CPU."""
 
-    def __init__(self, md: Path, js: Path) -> None:
-        self.md, self.js = md, js
-        self.data: dict = {"environment": {}, "copy_gb_s": {}, "rows": []}
-        md.write_text("")
+    name = "cuda"
 
-    def write(self, text: str) -> None:
-        with self.md.open("a") as f:
-            f.write(text)
-            f.flush()
+    def describe(self) -> dict:
+        props = torch.cuda.get_device_properties(0)
+        return {"card": props.name, "sms": props.multi_processor_count,
+                "arch": props.major * 10 + props.minor, "driver": _driver(),
+                "cuda": torch.version.cuda}
 
-    def row(self, values, record: dict) -> None:
-        self.write(md_row(values))
-        self.data["rows"].append(record)
-        self.save()
+    def time_ms(self, fn: Callable[[], object]) -> float:
+        """Milliseconds per launch: launches back to back between one pair of events,
+        enough for ~50 ms per batch, the median of three batches."""
+        fn()
+        torch.cuda.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        launches = max(3, min(1000, int(50.0 / max(start.elapsed_time(end), 1e-3))))
+        batches = []
+        for _ in range(3):
+            start.record()
+            for _ in range(launches):
+                fn()
+            end.record()
+            end.synchronize()
+            batches.append(start.elapsed_time(end) / launches)
+        return statistics.median(batches)
 
-    def save(self) -> None:
-        tmp = self.js.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        tmp.replace(self.js)
+    def sass(self, kernel: str, activation: str, dtype: str, compiled) -> tuple[float, float]:
+        """(instructions, MUFU) per element of the cubin that ran."""
+        count = tp.count_sass(_cuobjdump_sass(compiled.asm["cubin"]))
+        block, warps = launch.gpu_launch_config(dtype)
+        per_thread = block / (warps * 32)
+        return count.instructions / per_thread, count.mufu / per_thread
 
 
-def main() -> int:
+class Rehearsal(Device):
+    """A CPU in the GPU's place: interpreter kernels, wall-clock timing, sm_90 cubins.
+
+    The cubins are compiled in a child process without the interpreter (under it the
+    kernels are not compilable), all at once, the first time one is needed."""
+
+    name = "cpu"
+
+    def __init__(self, activations: list[str], dtypes: list[str]) -> None:
+        self.pairs = [(k, a, d) for a in activations for k in ("forward", "backward")
+                      for d in dtypes]
+        self.counts: dict[str, list] | None = None
+
+    def _compile_all(self) -> dict[str, list]:
+        import os
+        import sys
+
+        script = (
+            "import json, sys\n"
+            "from triton.backends.compiler import GPUTarget\n"
+            "from gaaf_kernels.kernels.compile_check import compile_one\n"
+            "from gaaf_kernels.reference import get_activation\n"
+            "out = {}\n"
+            "for k, a, d in json.loads(sys.argv[1]):\n"
+            "    r = compile_one(GPUTarget('cuda', 90, 32), k, a,\n"
+            "                    get_activation(a).default_shape, d)\n"
+            "    out[f'{k} {a} {d}'] = [r.error, r.instructions_per_element,\n"
+            "                           r.mufu_per_element]\n"
+            "print(json.dumps(out))\n")
+        env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        done = subprocess.run([sys.executable, "-c", script, json.dumps(self.pairs)], env=env,
+                              capture_output=True, text=True, check=True, timeout=900)
+        return json.loads(done.stdout.splitlines()[-1])
+
+    def describe(self) -> dict:
+        return {"card": "REHEARSAL on a CPU (no GPU: no figure below is a measurement)",
+                "sms": 0, "arch": 90, "driver": "none", "cuda": "none"}
+
+    def time_ms(self, fn: Callable[[], object]) -> float:
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1e3
+
+    def sass(self, kernel: str, activation: str, dtype: str, compiled) -> tuple[float, float]:
+        if self.counts is None:
+            self.counts = self._compile_all()
+        error, instructions, mufu = self.counts[f"{kernel} {activation} {dtype}"]
+        if error:
+            raise RuntimeError(error)
+        return instructions, mufu
+
+
+def _driver() -> str:
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                               "--format=csv,noheader"], capture_output=True, text=True,
+                              timeout=20).stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
+def _cuobjdump_sass(cubin: bytes) -> str:
+    """``cuobjdump -sass``: the triton wheel's, else one on PATH or in the CUDA toolkit."""
+    if tp.cuobjdump().is_file():
+        return tp.run_cuobjdump("-sass", cubin)
+    for candidate in (shutil.which("cuobjdump"), "/usr/local/cuda/bin/cuobjdump"):
+        if candidate and Path(candidate).is_file():
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "kernel.cubin"
+                path.write_bytes(cubin)
+                return subprocess.run([candidate, "-sass", str(path)], capture_output=True,
+                                      text=True, check=True).stdout
+    raise FileNotFoundError("no cuobjdump (triton wheel, PATH, /usr/local/cuda/bin)")
+
+
+def launcher(kernel_name: str, activation: str, x: torch.Tensor, dy: torch.Tensor,
+             out: torch.Tensor):
+    """A call of the fused kernel as the launcher makes it; it returns the compiled kernel."""
+    cfg = resolve(activation)
+    kernel, functions = launch.kernel_for(kernel_name, cfg.activation, cfg.shape,
+                                          launch.dtype_name(x.dtype))
+    options = launch._launch_options(x.numel(), x.dtype, None, False)
+    grid = (triton.cdiv(x.numel(), options["BLOCK_SIZE"]),)
+    tensors = (x, out) if kernel_name == "forward" else (x, dy, out)
+    scalars = launch.scalar_arguments(cfg, x.dtype)
+    return lambda: kernel[grid](*tensors, x.numel(), *scalars, **functions, **options)
+
+
+def header(info: dict, elements: int) -> str:
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"# Roofline: measured against predicted\n\n"
+            f"- card: {info['card']}, {info['sms']} SMs, sm_{info['arch']}\n"
+            f"- date: {today}\n"
+            f"- driver {info['driver']}, CUDA {info['cuda']}, torch {torch.__version__}, "
+            f"triton {triton.__version__}, Python {platform.python_version()}\n"
+            f"- {elements} elements per tensor; ms per launch: back-to-back launches between "
+            f"one CUDA event pair, median of 3 batches\n"
+            f"- % of copy: GB/s over the device-to-device copy's GB/s of the same dtype "
+            f"(below); predicted %: the static model for the cubin that ran "
+            f"(gaaf_kernels/kernels/throughput.py)\n\n")
+
+
+def row_line(cells: tuple) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |\n"
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder of roofline.md")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="where the JSON goes (default OUT/roofline.json)")
-    parser.add_argument("--elements", type=int, default=2**28)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--elements", type=int, default=None,
+                        help="elements per tensor (default 2^28; 2^12 with --rehearse)")
     parser.add_argument("--dtypes", default="float32,bfloat16")
-    parser.add_argument("--activations", default=None,
-                        help="comma-separated built-ins (default: all, each with its default "
-                             "shape)")
-    parser.add_argument("--launches", type=int, default=20,
-                        help="back-to-back launches between one pair of events")
-    parser.add_argument("--reps", type=int, default=5, help="event pairs; the median is kept")
-    parser.add_argument("--stand-in", action="store_true",
-                        help="no GPU: the interpreter on CPU and a stand-in for torch.cuda")
+    parser.add_argument("--activations", default=",".join(BUILTIN_ACTIVATIONS))
+    parser.add_argument("--rehearse", action="store_true",
+                        help="run on a CPU under the Triton interpreter (no GPU)")
     args = parser.parse_args()
-    if args.stand_in:
-        os.environ["TRITON_INTERPRET"] = "1"  # before the kernels are imported
-
-    import torch
-    import triton
-
-    from gaaf_kernels.kernels import launch
-    from gaaf_kernels.kernels import throughput as tp
-    from gaaf_kernels.reference import get_activation, resolve
-    from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS
-
-    cuda, device = (StandInCuda(), "cpu") if args.stand_in else (torch.cuda, "cuda")
+    if args.rehearse and not launch.interpreting():
+        parser.error("--rehearse needs TRITON_INTERPRET=1 set before Python starts")
+    activations, dtypes = args.activations.split(","), args.dtypes.split(",")
+    device = Rehearsal(activations, dtypes) if args.rehearse else Device()
+    n = args.elements or (2**12 if args.rehearse else 2**28)
     args.out.mkdir(parents=True, exist_ok=True)
-    out = Output(args.out / "roofline.md", args.json or args.out / "roofline.json")
-    name = cuda.get_device_name()
-    major, minor = cuda.get_device_capability()
-    arch = major * 10 + minor
-    props = cuda.get_device_properties(0)
-    cards = [c for c in tp.cards_for(arch) if c.name in name] or tp.cards_for(arch)
-    activations = (args.activations.split(",") if args.activations
-                   else list(BUILTIN_ACTIVATIONS))
-    dtypes = args.dtypes.split(",")
-    n = args.elements
-    env = dict(card=name, arch=f"sm_{arch}", sms=props.multi_processor_count,
-               date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-               driver="none (stand-in)" if args.stand_in else driver_version(),
-               cuda=torch.version.cuda, torch=torch.__version__, triton=triton.__version__,
-               python=platform.python_version(), elements=n, launches=args.launches,
-               reps=args.reps, stand_in=args.stand_in,
-               cards=[dict(name=c.name, copy_tb_s=c.copy_tb_s) for c in cards])
-    out.data["environment"] = env
-
-    # The copy ceiling first, per dtype, timed as the kernels are.
-    copy_gb_s = {}
-    for dtype_name in dtypes:
-        try:
-            x = torch.randn(n, device=device, dtype=getattr(torch, dtype_name))
-            dst = torch.empty_like(x)
-            ms = time_ms(cuda, lambda src=x, d=dst: d.copy_(src), args.launches, args.reps)
-            copy_gb_s[dtype_name] = (ms, 2 * n * x.element_size() / (ms * 1e-3) / 1e9)
-            x = dst = None
-        except Exception as exc:
-            copy_gb_s[dtype_name] = (None, None)
-            print(f"copy {dtype_name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-    out.data["copy_gb_s"] = {k: v[1] for k, v in copy_gb_s.items()}
-
-    card_text = ", ".join(f"{c.name} (copy {c.copy_tb_s} TB/s)" for c in cards) or "none"
-    copy_text = ", ".join(f"{d} {rate(v[1])} GB/s" if v[1] else f"{d} FAILED"
-                          for d, v in copy_gb_s.items())
-    header = [
-        "# GAAF fused kernels against the copy roofline",
-        "",
-        *([f"**STAND-IN RUN: {name}. Nothing here is a GPU figure.**", ""]
-          if args.stand_in else []),
-        f"- card: {name}, sm_{arch}, {props.multi_processor_count} SMs",
-        f"- date: {env['date']}",
-        f"- driver {env['driver']}, CUDA {env['cuda']}, torch {env['torch']}, "
-        f"triton {env['triton']}, Python {env['python']}",
-        f"- measured device-to-device copy (torch `copy_`, 2 tensor passes): {copy_text}",
-        f"- {n} elements per tensor; each time is the median of {args.reps} x "
-        f"({args.launches} back-to-back launches between one pair of CUDA events) / "
-        f"{args.launches}",
-        "- GB/s: bytes that must move (2 tensor passes forward, 3 backward) over the time; "
-        "% of copy: that over the copy's GB/s in the same dtype",
-        f"- predicted %: the static model (gaaf_kernels/kernels/throughput.py) for the "
-        f"cubin that ran, on the card table's {card_text}: a prediction, not a measurement",
-        "",
-        md_row(COLUMNS).rstrip("\n"),
-        "|" + "---|" * len(COLUMNS),
-        "",
-    ]
-    out.write("\n".join(header))
-    print("\n".join(header), flush=True)
-
-    failed = 0
-    compiler = None
-    for dtype_name in dtypes:
-        dtype = getattr(torch, dtype_name)
-        copy_ms, copy_rate = copy_gb_s[dtype_name]
-        if copy_rate:
-            out.row(("copy", "-", dtype_name, "copy", f"{copy_ms:.4f}", rate(copy_rate),
-                     "100%", "", "", "", "the ceiling"),
-                    dict(activation="copy", dtype=dtype_name, kernel="copy", ms=copy_ms,
-                         gb_s=copy_rate))
-        try:
-            x = torch.randn(n, device=device, dtype=dtype)
-            dy, dst = torch.randn_like(x), torch.empty_like(x)
-        except Exception as exc:
-            failed += 1
-            out.row(("all", "-", dtype_name, "-", "", "", "", "", "", "",
-                     f"FAIL allocating inputs: {type(exc).__name__}: {exc}"),
-                    dict(dtype=dtype_name, error=f"{type(exc).__name__}: {exc}"))
-            continue
-        for activation in activations:
+    md, js = args.out / "roofline.md", args.out / "roofline.json"
+    info = device.describe()
+    cards = [c for c in tp.cards_for(info["arch"]) if c.name in info["card"]] or \
+        tp.cards_for(info["arch"])
+    records: list[dict] = []
+    with md.open("w") as fh:
+        fh.write(header(info, n))
+        fh.flush()
+        for dtype_name in dtypes:
+            dtype = getattr(torch, dtype_name)
             try:
+                x = torch.randn(n, device=device.name, dtype=dtype)
+                dy, out = torch.randn_like(x), torch.empty_like(x)
+                copy_ms = device.time_ms(lambda: out.copy_(x))  # noqa: B023
+                copy_gbs = 2 * n * x.element_size() / (copy_ms * 1e-3) / 1e9
+            except Exception as exc:  # the dtype's rows cannot run; say why, go on
+                fh.write(f"\n{dtype_name}: FAIL before the kernels: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}\n")
+                fh.flush()
+                continue
+            fh.write(f"\n## {dtype_name}: copy {copy_gbs:.0f} GB/s ({copy_ms:.3f} ms)\n\n")
+            fh.write(row_line(COLUMNS) + row_line(("---",) * len(COLUMNS)))
+            fh.flush()
+            for activation in activations:
                 shape = get_activation(activation).default_shape
-            except Exception as exc:  # an unknown name: its rows fail, the others run
-                shape = f"({type(exc).__name__})"
-            for kernel_name in ("forward", "backward"):
-                record = dict(activation=activation, shape=shape, dtype=dtype_name,
-                              kernel=kernel_name)
-                t0 = time.perf_counter()
-                try:
-                    cfg = resolve(activation)
-                    kernel, functions = launch.kernel_for(kernel_name, cfg.activation,
-                                                          cfg.shape, dtype_name)
-                    options = launch._launch_options(n, dtype, None, False)
-                    grid = (triton.cdiv(n, options["BLOCK_SIZE"]),)
-                    tensors = [launch._bits(t) for t in
-                               ((x, dst) if kernel_name == "forward" else (x, dy, dst))]
-                    scalars = launch.scalar_arguments(cfg, dtype)
-
-                    def run(kernel=kernel, grid=grid, tensors=tensors, scalars=scalars,
-                            functions=functions, options=options):
-                        return kernel[grid](*tensors, n, *scalars, **functions, **options)
-
-                    compiled = run()
-                    ms = time_ms(cuda, run, args.launches, args.reps)
-                    moved = tp.TENSOR_PASSES[kernel_name] * n * x.element_size()
-                    gb_s = moved / (ms * 1e-3) / 1e9
-                    share = gb_s / copy_rate if copy_rate else None
-                    record.update(ms=ms, gb_s=gb_s, measured=share)
-                except Exception as exc:
-                    failed += 1
-                    record["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                    out.row((activation, shape, dtype_name, kernel_name, "", "", "", "", "", "",
-                             "FAIL " + record["error"]), record)
-                    print(f"{activation} {dtype_name} {kernel_name}: FAIL {record['error']}",
-                          flush=True)
-                    continue
-                note = ""
-                try:  # the prediction for the cubin that ran (sm_90 compiled here: stand-in)
-                    cubin = getattr(compiled, "asm", {}).get("cubin")
-                    if cubin is None:  # the interpreter ran it: compile it for the target
-                        if compiler is None:
-                            compiler = CubinCompiler()
-                        cubin = compiler.cubin(arch, kernel_name, activation, shape,
-                                               dtype_name)
-                    count = tp.count_sass(tp.run_cuobjdump("-sass", cubin))
-                    block, warps = launch.gpu_launch_config(dtype_name)
-                    per_thread = block / (warps * 32)
-                    instr, mufu = count.instructions / per_thread, count.mufu / per_thread
-                    predicted = {c.name: tp.predicted_fraction(c, kernel_name, dtype_name,
-                                                               instr, mufu) for c in cards}
-                    record.update(instructions=instr, mufu=mufu, predicted=predicted)
-                    cols = (f"{instr:.1f}", f"{mufu:.2f}",
-                            " ".join(f"{k} {100 * v:.0f}%" for k, v in predicted.items()))
-                except Exception as exc:
-                    note = f"no prediction: {type(exc).__name__}: {str(exc)[:150]}"
-                    record["prediction_error"] = note
-                    cols = ("", "", "")
-                record["seconds"] = time.perf_counter() - t0
-                share_text = f"{100 * share:.1f}%" if share is not None else ""
-                out.row((activation, shape, dtype_name, kernel_name, f"{ms:.4f}",
-                         rate(gb_s), share_text, *cols, note), record)
-                print(f"{activation:16s} {dtype_name:9s} {kernel_name:8s} {ms:9.4f} ms "
-                      f"{rate(gb_s):>7s} GB/s {share_text:>7s}  {cols[2]} {note}", flush=True)
-        x = dy = dst = None
-    rows = [r for r in out.data["rows"] if r.get("kernel") in ("forward", "backward")]
-    done = sum("ms" in r for r in rows)
-    out.write(f"\n{done} kernels measured, {failed} failed.\n")
-    print(f"{done} kernels measured, {failed} failed; wrote {out.md} and {out.js}")
-    return 1 if failed else 0
+                for kernel in ("forward", "backward"):
+                    record = dict(activation=activation, shape=shape, dtype=dtype_name,
+                                  kernel=kernel, copy_gb_s=copy_gbs, rehearsal=args.rehearse)
+                    try:
+                        run = launcher(kernel, activation, x, dy, out)
+                        compiled = run()
+                        ms = device.time_ms(run)
+                        gbs = tp.TENSOR_PASSES[kernel] * n * x.element_size() / (ms * 1e-3) / 1e9
+                        try:
+                            instr, mufu = device.sass(kernel, activation, dtype_name, compiled)
+                            predicted = {c.name: tp.predicted_fraction(c, kernel, dtype_name,
+                                                                       instr, mufu)
+                                         for c in cards}
+                            sass, pred = f"{instr:.1f}", " ".join(
+                                f"{k} {100 * v:.0f}%" for k, v in predicted.items())
+                        except Exception as exc:  # no SASS: the measurement still counts
+                            instr, mufu, predicted = None, None, {}
+                            sass, pred = "n/a", f"n/a ({type(exc).__name__})"
+                        record.update(ms=ms, gb_s=gbs, measured=gbs / copy_gbs,
+                                      instructions=instr, mufu=mufu, predicted=predicted)
+                        cells = (activation, shape, dtype_name, kernel, f"{ms:.3f}",
+                                 f"{gbs:.0f}", f"{100 * gbs / copy_gbs:.0f}%", sass, pred, "ok")
+                    except Exception as exc:  # one kernel's error is one FAIL row
+                        record.update(error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                        cells = (activation, shape, dtype_name, kernel, "", "", "", "", "",
+                                 f"FAIL {record['error'][:80]}")
+                    records.append(record)
+                    fh.write(row_line(cells))
+                    fh.flush()
+                    js.write_text(json.dumps(records, indent=1))
+    print(md.read_text())
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -128,6 +128,15 @@ def test_twin_within_contract(kind, name, which, storage):
     fn = triton_functions(spec, storage)[0 if which == "value" else 1]
     x = sweep()
     got = run_twin(fn, x, params).astype(np.float64)
+    assert_within_contract(spec, which, storage, x, got, f"{storage} twin")
+
+
+def assert_within_contract(spec, which: str, storage: str, x: np.ndarray, got: np.ndarray,
+                           path: str) -> None:
+    """``got`` (float64 values of what ``path`` computed for ``x``) within the contract
+    above against the float64 reference of ``spec``'s value or derivative."""
+    name = spec.name
+    params = tuple(v for _, v in spec.params)
     want = reference64(spec, which, x, params)
     with np.errstate(over="ignore"):
         want = np.where(np.isinf(want.astype(np.float32)), want.astype(np.float32), want)
@@ -157,7 +166,7 @@ def test_twin_within_contract(kind, name, which, storage):
         tol = tol + ABSOLUTE_PER_X[name, which] * np.abs(x[ok].astype(np.float64))
     worst = np.argmax(err - tol)
     assert np.all(err <= tol), (
-        f"{name} {which} ({storage}) at x={x[ok][worst]!r}: got {got[ok][worst]!r}, "
+        f"{name} {which} ({path}) at x={x[ok][worst]!r}: got {got[ok][worst]!r}, "
         f"want {want[ok][worst]!r}, error {err[worst]:.3g} > {tol[worst]:.3g}")
 
 

@@ -1,5 +1,6 @@
 """The ``gaaf`` command line, run as users run it."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -22,15 +23,21 @@ def gaaf(*args: str, interpret: bool = True) -> subprocess.CompletedProcess:
 
 
 def test_verify_prints_a_table_and_exits_0():
-    done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16")
+    done = gaaf("verify", "--activation", "tanh", "--dtypes", "float32,bfloat16",
+                "--no-compiled")
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split()[:5] == ["backend", "activation", "shape", "band", "dtype"]
-    rows = [line for line in lines if line.startswith(("triton ", "torch "))]
-    assert len(rows) == 2 * 5 * 2 * 2  # backends x shapes x dtypes x (band off, on)
+    rows = [line for line in lines if line.startswith(("triton ", "torch ", "jax-"))]
+    backends = 3 if importlib.util.find_spec("jax") else 2  # the JAX path when installed
+    assert len(rows) == backends * 5 * 2 * 2  # backends x shapes x dtypes x (band off, on)
     assert sorted({row.split()[3] for row in rows}) == ["no", "yes"]
     assert all(row.rstrip().endswith("ok") for row in rows)
-    assert "40 passed, 0 failed" in done.stdout
+    assert f"{backends * 20} passed, 0 failed" in done.stdout
+    if backends == 3:
+        assert "JAX " in done.stdout and "checked the jax-xla path on cpu" in done.stdout
+    else:
+        assert "JAX: not installed, its path was not checked" in done.stdout
 
 
 def test_verify_band_on_names_the_activations_without_a_band():
@@ -39,6 +46,27 @@ def test_verify_band_on_names_the_activations_without_a_band():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no saturation band (band=True is refused) for: relu_squared" in done.stdout
     assert "0 passed, 0 failed" in done.stdout
+
+
+def test_verify_checks_the_compiled_cpu_path_and_prints_the_deciding_error():
+    done = gaaf("verify", "--activation", "elu", "--dtypes", "float32", "--band", "off")
+    assert done.returncode == 0, done.stdout + done.stderr
+    compiled = [r for r in done.stdout.splitlines() if r.startswith("torch-compiled ")]
+    assert len(compiled) == 1 and "shifted_sigmoid" in compiled[0]
+    assert compiled[0].rstrip().endswith("ok")
+    rows = [r for r in done.stdout.splitlines() if r.startswith(("triton ", "torch"))]
+    # every error is printed as the tolerance judged it: "1.2e-07 abs" or "3.0e-07 rel"
+    assert all(len(r.split()) >= 9 and r.split()[6] in ("abs", "rel") for r in rows), rows
+    assert "torch-compiled; Triton on CPU" in done.stdout.split("backends:")[1]
+
+
+def test_verify_import_names_a_wrong_numpy_derivative():
+    done = gaaf("verify", "--activation", "wrong_numpy_cube", "--dtypes", "float64",
+                "--shape", "none", "--no-compiled", "--band", "off",
+                "--import", str(CWD / "data" / "wrong_numpy_derivative.py"))
+    assert done.returncode == 1
+    assert ("FAIL activation 'wrong_numpy_cube': numpy_derivative disagrees with a finite "
+            "difference of numpy_value") in done.stdout
 
 
 def test_verify_switches_to_the_interpreter_without_a_gpu():
@@ -56,6 +84,8 @@ def test_verify_fails_on_a_broken_registration():
     torch_row = next(r for r in done.stdout.splitlines() if r.startswith("torch"))
     assert "FAIL" in triton_row
     assert torch_row.rstrip().endswith("ok")  # NumPy-only functions go through the reference
+    jax_rows = [r for r in done.stdout.splitlines() if r.startswith("jax-")]
+    assert all(r.rstrip().endswith("ok") for r in jax_rows)  # so do they in JAX
 
 
 def test_verify_compile_for_one_activation():

@@ -138,7 +138,8 @@ def test_each_class_becomes_the_activation_with_its_formula(factory, activation,
 
 LEFT_ALONE = [
     (nn.PReLU, "learned parameters"), (nn.RReLU, "random slope"), (nn.GLU, "halves the input"),
-    (nn.CELU, "no catalogue activation"), (nn.LogSigmoid, "no catalogue activation"),
+    (lambda: nn.CELU(alpha=0.5), "alpha=0.5: no catalogue activation"),
+    (nn.LogSigmoid, "no catalogue activation"),
     (lambda: hf.ClippedGELUActivation(-10, 10), r"gelu clipped to \[-10, 10\]"),
     (hf.LinearActivation, "identity"), (hf.LaplaceActivation, "no catalogue activation"),
     (hf.SqrtSoftplusActivation, "no catalogue activation"),

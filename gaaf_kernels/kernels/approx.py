@@ -150,8 +150,10 @@ def _tanh_derivative(x, FAST: tl.constexpr):
     e = tl.exp2(tl.abs(x) * (-2.0 * LOG2E))
     if FAST:
         r = _rcp16(1.0 + e)
-    else:
-        r = _rcp(1.0 + e)
+        # rsqrt(2)^2 is 1 - 2^-23, not 1/2: exactly 1 where tanh' is 1 (x = 0), else the
+        # band factor 1 - phi'/m is 1e-7 there and bf16 GAAF(0) = g(0) 1e-7, not 0
+        return tl.where(e == 1.0, 1.0, ((4.0 * e) * r) * r)
+    r = _rcp(1.0 + e)
     return ((4.0 * e) * r) * r
 
 

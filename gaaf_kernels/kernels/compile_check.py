@@ -90,12 +90,8 @@ def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
     return registers, local, stack
 
 
-def compile_kernel(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
-                   int64_offsets: bool = False, band: bool = False):
-    """Compile one specialization for ``target`` as the launcher would run it on a GPU.
-
-    Returns Triton's compiled kernel (``.asm["ptx"]``, ``.asm["cubin"]``); needs no GPU.
-    """
+def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
+                int64_offsets: bool = False, band: bool = False) -> CompileResult:
     act, shp = get_activation(activation), get_shape(shape)
     pointer = POINTER_TYPES[dtype]
     block_size, num_warps = gpu_launch_config(dtype)
@@ -111,20 +107,14 @@ def compile_kernel(target: GPUTarget, kernel: str, activation: str, shape: str, 
     signature.update({name: "constexpr" for name in constexprs})
     # Pointers and the element count are multiples of 16, as torch allocations are.
     attrs = {(i,): [["tt.divisibility", 16]] for i in range(len(pointers) + 1)}
-    return triton.compile(
-        ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
-        target=target,
-        options={"num_warps": num_warps, "enable_fp_fusion": False},
-    )
-
-
-def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
-                int64_offsets: bool = False, band: bool = False) -> CompileResult:
-    block_size, num_warps = gpu_launch_config(dtype)
     label = dict(target=f"sm_{target.arch}", kernel=kernel, activation=activation,
                  shape=shape, dtype=dtype, int64_offsets=int64_offsets, band=band)
     try:
-        compiled = compile_kernel(target, kernel, activation, shape, dtype, int64_offsets, band)
+        compiled = triton.compile(
+            ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
+            target=target,
+            options={"num_warps": num_warps, "enable_fp_fusion": False},
+        )
         registers, spills, stack = _resource_usage(compiled.asm["cubin"])
         ptx = compiled.asm["ptx"]
         loads = [line for line in ptx.splitlines() if ANY_LOAD.search(line)]

@@ -116,7 +116,9 @@ def softsign_value(x):
 def softsign_derivative(x):
     xc = tl.clamp(x, -9.223372036854775808e18, 9.223372036854775808e18)
     r = _rcp(1.0 + tl.abs(xc))
-    return r * r
+    # From 2^63 on, 1 / (1 + |x|)^2 is below float32's normal range: 0, as at +-inf (the
+    # clamp alone gave 2^-126 there, a gradient of 2^-126 dy instead of 0).
+    return tl.where(tl.abs(x) >= 9.223372036854775808e18, 0.0, r * r)
 
 
 @triton.jit

@@ -31,10 +31,6 @@ def flat(t: torch.Tensor) -> torch.Tensor:
     return t.as_strided((t.numel(),), (1,))
 
 
-def unflat(flat_result: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
-    """A fresh 1-d result seen with ``layout``'s shape and strides (no copy)."""
-    return flat_result.as_strided(layout.shape, layout.stride())
-
 
 def check_like(x: torch.Tensor, other: torch.Tensor, name: str = "grad_output") -> None:
     """``other`` must have x's shape, dtype and device (never converted silently)."""

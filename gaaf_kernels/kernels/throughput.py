@@ -18,9 +18,7 @@ It predicts; only a GPU measures (``scripts/gpu_check.sh`` prints both side by s
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -70,24 +68,8 @@ class SassCount:
 
 
 def cuobjdump() -> Path:
-    """A ``cuobjdump``: $TRITON_CUOBJDUMP_PATH, the triton wheel's, then PATH and CUDA_HOME.
-
-    Raises FileNotFoundError naming the places looked at when there is none.
-    """
-    candidates = []
-    if os.environ.get("TRITON_CUOBJDUMP_PATH"):
-        candidates.append(Path(os.environ["TRITON_CUOBJDUMP_PATH"]))
-    candidates.append(Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump")
-    on_path = shutil.which("cuobjdump")
-    if on_path:
-        candidates.append(Path(on_path))
-    for home in (os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"):
-        if home:
-            candidates.append(Path(home) / "bin" / "cuobjdump")
-    for path in candidates:
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-    raise FileNotFoundError("no cuobjdump in " + ", ".join(map(str, candidates)))
+    """The ``cuobjdump`` shipped in the triton wheel."""
+    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
 
 
 def run_cuobjdump(flag: str, cubin: bytes) -> str:

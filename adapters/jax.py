@@ -1,0 +1,232 @@
+"""JAX adapter: GAAF as a pure, differentiable JAX function.
+
+``gaaf(x, ...)`` and the frozen, hashable ``GAAF(...)`` callable work under ``jax.jit``,
+``jax.grad``, ``jax.jvp``, ``jax.vjp``, ``jax.vmap``, ``jax.jacfwd`` and ``jax.hessian``:
+
+* the forward is ``jax.custom_jvp`` whose tangent is (phi' + s + g s') * t, the factor
+  of the backward;
+* that factor is itself a ``custom_jvp`` whose tangent is (phi'' + 2 s' + g s'') * t, so
+  second derivatives (``jax.hessian``) follow; a third derivative raises.
+
+Where it runs: on CPU and TPU, and on CUDA without jax-triton, the catalogue formulas in
+a ``jax.numpy`` namespace, fused by XLA (``adapters/jax_xla.py``); on a CUDA device with
+jax-triton installed, the project's Triton kernels through ``jax_triton.triton_call``
+(``adapters/jax_kernels.py``). Functions registered for NumPy only run through the NumPy
+reference on the host (``jax.pure_callback``), first derivatives included.
+:func:`path` says which one runs for an array.
+Nothing here holds state: the functions are cached per configuration, and pytrees are
+left alone (``gaaf`` takes one array; map it over a pytree with ``jax.tree.map``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax
+
+from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K, Resolved, resolve
+
+from . import jax_xla
+
+BACKENDS = ("auto", "triton", "xla")
+
+__all__ = ["BACKENDS", "GAAF", "gaaf", "gaaf_backward", "path", "triton_available"]
+
+
+def triton_available() -> bool:
+    """True when jax-triton imports (the Triton kernels can then run on CUDA devices)."""
+    try:
+        import jax_triton  # noqa: F401
+    except Exception:  # ImportError, or a jax-triton built for another JAX
+        return False
+    return True
+
+
+def _cuda_present() -> bool:
+    try:
+        return len(jax.devices("cuda")) > 0
+    except RuntimeError:
+        return False
+
+
+def _check_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "triton":
+        if not triton_available():
+            raise RuntimeError("backend='triton' needs jax-triton (pip install jax-triton); "
+                               "backend='auto' or 'xla' runs the XLA path")
+        if not _cuda_present():
+            raise RuntimeError("backend='triton' needs a CUDA device; the Triton kernels "
+                               "run from JAX only there (backend='xla' runs anywhere)")
+    return backend
+
+
+def _uses_triton(backend: str) -> bool:
+    if backend == "auto":
+        return triton_available() and _cuda_present()
+    return backend == "triton"
+
+
+def path(x=None, *, backend: str = "auto") -> str:
+    """``"triton"`` or ``"xla"``: what ``gaaf`` runs for ``x`` (or for the default device).
+
+    ``"triton"``: the project's Triton kernels through jax-triton (CUDA arrays, jax-triton
+    installed). ``"xla"``: the reference formulas fused by XLA (everything else).
+    """
+    _check_backend(backend)
+    if not _uses_triton(backend):
+        return "xla"
+    if x is None or isinstance(x, jax.core.Tracer):
+        platform = jax.default_backend()
+    else:
+        platform = next(iter(x.devices())).platform
+    return "triton" if platform in ("gpu", "cuda") else "xla"
+
+
+def _platform_split(xla_fn: Callable, triton_fn: Callable | None, backend: str) -> Callable:
+    """``xla_fn`` everywhere, or ``triton_fn`` when lowered for CUDA (chosen by XLA at
+    lowering, so it also holds inside a user's ``jit``)."""
+    if triton_fn is None:
+        return xla_fn
+    if backend == "triton":
+        return triton_fn
+    return lambda *args: jax.lax.platform_dependent(*args, default=xla_fn, cuda=triton_fn)
+
+
+@functools.lru_cache(maxsize=256)
+def _functions(cfg: Resolved, backend: str) -> tuple[Callable, Callable]:
+    """(forward, backward) for one configuration, both jitted; forward differentiable."""
+    triton_fwd = triton_factor = triton_bwd = None
+    if _uses_triton(backend):
+        from . import jax_kernels
+
+        triton_fwd = functools.partial(jax_kernels.forward, cfg=cfg)
+        triton_factor = functools.partial(jax_kernels.factor, cfg=cfg)
+        triton_bwd = functools.partial(jax_kernels.backward, cfg=cfg)
+    value = _platform_split(functools.partial(jax_xla.value, cfg=cfg), triton_fwd, backend)
+    factor_value = _platform_split(functools.partial(jax_xla.factor, cfg=cfg), triton_factor,
+                                   backend)
+
+    @jax.custom_jvp
+    def second(xc):
+        return jax_xla.second(xc, cfg)
+
+    @second.defjvp
+    def _second_jvp(primals, tangents):
+        raise NotImplementedError(
+            "GAAF is differentiable twice (jax.hessian); a third derivative needs s''' "
+            "and phi''', which the catalogue does not define")
+
+    @jax.custom_jvp
+    def factor(xc):
+        return factor_value(xc)
+
+    @factor.defjvp
+    def _factor_jvp(primals, tangents):
+        (xc,), (t,) = primals, tangents
+        return factor(xc), second(xc) * t
+
+    @jax.custom_jvp
+    def forward(x):
+        return value(x)
+
+    @forward.defjvp
+    def _forward_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        cd = jax_xla.compute_dtype(x.dtype)
+        return forward(x), (factor(x.astype(cd)) * t.astype(cd)).astype(x.dtype)
+
+    def backward_xla(x, dy):
+        cd = jax_xla.compute_dtype(x.dtype)
+        return (factor(x.astype(cd)) * dy.astype(cd)).astype(x.dtype)
+
+    backward = _platform_split(backward_xla, triton_bwd, backend)
+    return jax.jit(forward), jax.jit(backward)
+
+
+def _prepare(x, activation, shape, K, activation_params, shape_params, band, backend):
+    if not isinstance(x, jax.Array):
+        raise TypeError(f"expected a JAX array, got {type(x).__module__}.{type(x).__name__}; "
+                        "convert it with jnp.asarray")
+    jax_xla.compute_dtype(x.dtype)  # TypeError for unsupported dtypes, at trace time
+    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
+                  shape_params=shape_params, band=band)
+    return _functions(cfg, _check_backend(backend))
+
+
+def gaaf(x: jax.Array, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
+         K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
+         shape_params: Mapping[str, float] | None = None, band: bool = False,
+         backend: str = "auto") -> jax.Array:
+    """y = phi(x) + g(x) s(x), differentiable (first and second order) by JAX.
+
+    Same arguments as the PyTorch ``gaaf``; ``backend``: ``"auto"`` (the Triton kernels on
+    CUDA devices when jax-triton is installed, XLA elsewhere), ``"xla"`` or ``"triton"``.
+    """
+    forward, _ = _prepare(x, activation, shape, K, activation_params, shape_params, band,
+                          backend)
+    return forward(x)
+
+
+def gaaf_backward(x: jax.Array, grad_output: jax.Array, activation: str = DEFAULT_ACTIVATION,
+                  shape: str | None = None, *, K: float = DEFAULT_K,
+                  activation_params: Mapping[str, float] | None = None,
+                  shape_params: Mapping[str, float] | None = None, band: bool = False,
+                  backend: str = "auto") -> jax.Array:
+    """dL/dx = dL/dy (phi' + s + g s'), from x and dL/dy (one shape and dtype)."""
+    _, backward = _prepare(x, activation, shape, K, activation_params, shape_params, band,
+                           backend)
+    if not isinstance(grad_output, jax.Array):
+        raise TypeError("grad_output must be a JAX array like x")
+    if grad_output.shape != x.shape or grad_output.dtype != x.dtype:
+        raise ValueError("x and grad_output must have the same shape and dtype; got "
+                         f"{x.shape}/{x.dtype} and {grad_output.shape}/{grad_output.dtype}")
+    return backward(x, grad_output)
+
+
+def _frozen(params: Mapping[str, float] | tuple | None) -> tuple[tuple[str, float], ...]:
+    items = params.items() if isinstance(params, Mapping) else (params or ())
+    return tuple(sorted((str(k), float(v)) for k, v in items))
+
+
+@dataclass(frozen=True)
+class GAAF:
+    """GAAF as a frozen, hashable callable: a static argument of ``jax.jit``, a field of a
+    Flax or Equinox module, or a plain function in a JAX model.
+
+    ``GAAF("relu", K=5000.0)(x)`` is ``gaaf(x, "relu", K=5000.0)``. The configuration is
+    validated when the object is made.
+    """
+
+    activation: str = DEFAULT_ACTIVATION
+    shape: str | None = None
+    K: float = field(default=DEFAULT_K, kw_only=True)
+    activation_params: tuple[tuple[str, float], ...] = field(default=(), kw_only=True)
+    shape_params: tuple[tuple[str, float], ...] = field(default=(), kw_only=True)
+    band: bool = field(default=False, kw_only=True)
+    backend: str = field(default="auto", kw_only=True)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "activation_params", _frozen(self.activation_params))
+        object.__setattr__(self, "shape_params", _frozen(self.shape_params))
+        object.__setattr__(self, "K", float(self.K))
+        if self.backend not in BACKENDS:  # "triton" is checked where it runs
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; "
+                             f"got {self.backend!r}")
+        self.resolved()
+
+    def resolved(self) -> Resolved:
+        """The validated configuration (names, parameters in order, K, band)."""
+        return resolve(self.activation, self.shape, K=self.K,
+                       activation_params=dict(self.activation_params),
+                       shape_params=dict(self.shape_params), band=self.band)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return gaaf(x, self.activation, self.shape, K=self.K,
+                    activation_params=dict(self.activation_params),
+                    shape_params=dict(self.shape_params), band=self.band,
+                    backend=self.backend)
+
