@@ -73,6 +73,27 @@ def fused_multiply_add(monkeypatch):
         monkeypatch.setattr(interpreter.InterpreterBuilder, "create_fma", create_fma)
 
 
+@pytest.fixture(autouse=True)
+def gpu_min_max(monkeypatch):
+    """A GPU's min and max in the interpreter: PTX min.f32 / max.f32 (tl.minimum,
+    tl.maximum and tl.clamp without PropagateNan.ALL) return the other operand where one
+    is NaN. Triton 3.8's interpreter does so; earlier ones propagated NaN (NumPy's
+    minimum), which hid twins that lose NaN on a GPU. Every triton version is tested as
+    the GPU runs."""
+    def clampf(self, arg, lo, hi, propagate_nans):
+        if propagate_nans == interpreter._ir.PROPAGATE_NAN.NONE:
+            return self.binary_op(self.binary_op(arg, lo, np.fmax), hi, np.fmin)
+        return self.ternary_op(arg, lo, hi, np.clip)
+
+    if interpreting():
+        builder = interpreter.InterpreterBuilder
+        monkeypatch.setattr(builder, "create_minnumf",
+                            lambda self, lhs, rhs: self.binary_op(lhs, rhs, np.fmin))
+        monkeypatch.setattr(builder, "create_maxnumf",
+                            lambda self, lhs, rhs: self.binary_op(lhs, rhs, np.fmax))
+        monkeypatch.setattr(builder, "create_clampf", clampf)
+
+
 @triton.jit
 def _eval_kernel(x_ptr, y_ptr, n, p0, p1, p2, FN: tl.constexpr, N_PARAMS: tl.constexpr,
                  BLOCK: tl.constexpr):

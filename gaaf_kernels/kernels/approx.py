@@ -12,6 +12,26 @@ import triton.language as tl
 
 from gaaf_kernels.reference import formulas as f
 
+
+# NaN in, NaN out, in every twin by itself. A GPU's min and max (PTX min.f32 / max.f32,
+# tl.minimum / tl.maximum / tl.clamp by default) return the other operand when one is NaN,
+# and so does triton 3.8's interpreter; before 3.8 the interpreter propagated NaN (NumPy's
+# minimum), which hid this. With PropagateNan.ALL the GPU runs min.NaN / max.NaN (one
+# instruction on sm_80 and later) and the interpreter np.minimum / np.clip.
+@triton.jit
+def _min(a, b):
+    return tl.minimum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _max(a, b):
+    return tl.maximum(a, b, propagate_nan=tl.PropagateNan.ALL)
+
+
+@triton.jit
+def _clamp(x, lo, hi):
+    return tl.clamp(x, lo, hi, propagate_nan=tl.PropagateNan.ALL)
+
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 BIG = tl.constexpr(18446744073709551616.0)  # 2^64: a finite stand-in for infinity
@@ -105,7 +125,7 @@ def _sigmoid_both(x, FAST: tl.constexpr):
         sig = r
         # e = +inf meets r = 0 where x -> -inf: FLT_MAX * 0 = 0 is the limit, and a
         # finite e is left alone (e r is then close to 1)
-        e = tl.minimum(e, 3.4028234663852886e38)
+        e = _min(e, 3.4028234663852886e38)
     else:
         sig = tl.where(x >= 0, r, e * r)
     return sig, (e * r) * r
@@ -245,7 +265,7 @@ def _erfc_parts(x, FAST: tl.constexpr):
         t = _rcp16(tl.fma(z, 0.5, 1.0))  # z = +inf gives t = 0
         p = _horner(t, ERFC5, 5)
     else:
-        z = tl.minimum(z, 1e18)  # keeps the Newton step finite; erfc is 0 long before
+        z = _min(z, 1e18)  # keeps the Newton step finite; erfc is 0 long before
         t = _rcp(tl.fma(z, 0.5, 1.0))
         p = _horner(t, ERFC9, 9)
     return z, t, p

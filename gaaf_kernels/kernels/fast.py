@@ -35,11 +35,14 @@ from .approx import (
     SELU_ALPHA,
     SELU_SCALE,
     TWO_BETA,
+    _clamp,
     _copysign,
     _elu,
     _elu_derivative,
     _erfc_parts,
     _log1p_unit,
+    _max,
+    _min,
     _mish_parts,
     _rcp,
     _rcp16,
@@ -108,13 +111,13 @@ def sigmoid_second_derivative(x):
 @triton.jit
 def softsign_value(x):
     # Clamped to 2^63 the quotient still rounds to +-1 and the reciprocal stays normal.
-    xc = tl.clamp(x, -9.223372036854775808e18, 9.223372036854775808e18)
+    xc = _clamp(x, -9.223372036854775808e18, 9.223372036854775808e18)
     return xc * _rcp(1.0 + tl.abs(xc))
 
 
 @triton.jit
 def softsign_derivative(x):
-    xc = tl.clamp(x, -9.223372036854775808e18, 9.223372036854775808e18)
+    xc = _clamp(x, -9.223372036854775808e18, 9.223372036854775808e18)
     r = _rcp(1.0 + tl.abs(xc))
     # From 2^63 on, 1 / (1 + |x|)^2 is below float32's normal range: 0, as at +-inf (the
     # clamp alone gave 2^-126 there, a gradient of 2^-126 dy instead of 0).
@@ -156,7 +159,7 @@ def _gelu(x, FAST: tl.constexpr):
     z, t, p = _erfc_parts(x, FAST)
     tail = (0.5 * t) * tl.exp2(tl.fma(-z, z, p) * LOG2E)  # cdf(-|x|) = erfc(z) / 2
     cdf = tl.where(x < 0, tail, 1.0 - tail)
-    return tl.maximum(x, -BIG) * cdf
+    return _max(x, -BIG) * cdf
 
 
 @triton.jit
@@ -165,7 +168,7 @@ def _gelu_derivative(x, FAST: tl.constexpr):
     ez = tl.exp2((z * z) * -LOG2E)  # exp(-x^2 / 2), shared by the cdf's tail and the pdf
     tail = ((0.5 * t) * tl.exp2(p * LOG2E)) * ez
     cdf = tl.where(x < 0, tail, 1.0 - tail)
-    xc = tl.clamp(x, -BIG, BIG)  # the pdf is 0 at +-inf: the clamp keeps x * 0 finite
+    xc = _clamp(x, -BIG, BIG)  # the pdf is 0 at +-inf: the clamp keeps x * 0 finite
     return tl.fma(xc, ez * INV_SQRT_2PI, cdf)
 
 
@@ -187,7 +190,7 @@ def gelu_derivative(x):
 @triton.jit
 def gelu_second_derivative(x):
     # pdf(x) (2 - x^2); |x| clamped to 2^32 keeps x^2 finite where pdf is already 0
-    xc = tl.clamp(x, -4294967296.0, 4294967296.0)
+    xc = _clamp(x, -4294967296.0, 4294967296.0)
     pdf = tl.exp2((xc * xc) * (-0.5 * LOG2E)) * INV_SQRT_2PI
     return pdf * (2.0 - xc * xc)
 
@@ -206,14 +209,14 @@ def _gelu_tanh(x, FAST: tl.constexpr):
         sig = _rcp16(1.0 + e)
     else:
         sig = _sigmoid(_gelu_tanh_arg(x), FAST)
-    return tl.maximum(x, -BIG) * sig
+    return _max(x, -BIG) * sig
 
 
 @triton.jit
 def _gelu_tanh_derivative(x, FAST: tl.constexpr):
     sig, dsig = _sigmoid_both(_gelu_tanh_arg(x), FAST)
     # Beyond 2^20 the sigmoid' factor is 0 and the clamped polynomial stays finite.
-    xc = tl.clamp(x, -1048576.0, 1048576.0)
+    xc = _clamp(x, -1048576.0, 1048576.0)
     slope = (xc * TWO_BETA) * tl.fma(xc * xc, 3.0 * KAPPA, 1.0)
     return tl.fma(slope, dsig, sig)
 
@@ -244,7 +247,7 @@ def gelu_tanh_second_derivative(x):
     (153 SASS per element with the precise twin's tanh form, sm_90)."""
     sig, dsig = _sigmoid_both(_gelu_tanh_arg(x), False)
     # Beyond 2^20 sigmoid' is 0 and the clamped polynomial stays finite (x v'^2 < 2^100).
-    xc = tl.clamp(x, -1048576.0, 1048576.0)
+    xc = _clamp(x, -1048576.0, 1048576.0)
     dv = TWO_BETA * tl.fma(xc * xc, 3.0 * KAPPA, 1.0)
     d2v = (6.0 * KAPPA * TWO_BETA) * xc
     inner = tl.fma(xc * (dv * dv), 1.0 - 2.0 * sig, tl.fma(xc, d2v, 2.0 * dv))
@@ -254,13 +257,13 @@ def gelu_tanh_second_derivative(x):
 @triton.jit
 def _silu_scaled(x, a, FAST: tl.constexpr):
     """x sigmoid(a x) and its derivative's parts (silu: a = 1, quick_gelu: a = 1.702)."""
-    return tl.maximum(x, -BIG) * _sigmoid(x * a, FAST)
+    return _max(x, -BIG) * _sigmoid(x * a, FAST)
 
 
 @triton.jit
 def _silu_scaled_derivative(x, a, FAST: tl.constexpr):
     sig, dsig = _sigmoid_both(x * a, FAST)
-    xc = tl.clamp(x, -BIG, BIG)  # sigmoid' is 0 at +-inf: the clamp keeps x * 0 finite
+    xc = _clamp(x, -BIG, BIG)  # sigmoid' is 0 at +-inf: the clamp keeps x * 0 finite
     return tl.fma(xc * a, dsig, sig)
 
 
@@ -269,7 +272,7 @@ def _silu_scaled_second_derivative(x, a):
     """a sigmoid'(a x) (2 + a x (1 - 2 sigmoid(a x))): one exp2 and one reciprocal,
     where the precise twin adds a tanh (136 SASS per element in a band backward)."""
     sig, dsig = _sigmoid_both(x * a, False)
-    ax = tl.clamp(x * a, -BIG, BIG)  # sigmoid' is 0 at +-inf: keeps ax * (...) finite
+    ax = _clamp(x * a, -BIG, BIG)  # sigmoid' is 0 at +-inf: keeps ax * (...) finite
     return (a * dsig) * tl.fma(ax, 1.0 - 2.0 * sig, 2.0)
 
 
@@ -327,7 +330,7 @@ def quick_gelu_second_derivative(x):
 def _softplus(x, beta, threshold, FAST: tl.constexpr):
     bx = x * beta
     # log(1 + exp(bx)) = max(bx, 0) + log1p(exp(-|bx|)): no overflow, no log of a sum
-    sp = tl.maximum(bx, 0.0) + _log1p_unit(tl.exp2(tl.abs(bx) * -LOG2E), FAST)
+    sp = _max(bx, 0.0) + _log1p_unit(tl.exp2(tl.abs(bx) * -LOG2E), FAST)
     return tl.where(bx > threshold, x, sp * (1.0 / beta))
 
 
@@ -360,7 +363,7 @@ def softplus_derivative_16(x, beta, threshold):
 @triton.jit
 def _mish(x, FAST: tl.constexpr):
     _, _, t, _ = _mish_parts(x, FAST)
-    return tl.maximum(x, -BIG) * t
+    return _max(x, -BIG) * t
 
 
 @triton.jit
@@ -372,7 +375,7 @@ def _mish_derivative(x, FAST: tl.constexpr):
     else:
         r = _rcp(1.0 + e)
     sig = tl.where(positive, r, e * r)  # e = exp(-|x|) here, whatever FAST says
-    xc = tl.clamp(x, -BIG, BIG)  # the product is 0 at both infinities
+    xc = _clamp(x, -BIG, BIG)  # the product is 0 at both infinities
     return tl.fma(xc * (one_minus_t * (1.0 + t)), sig, t)
 
 
@@ -405,14 +408,14 @@ def mish_second_derivative(x):
     er = e * r
     sig = tl.where(positive, r, er)
     sig_neg = tl.where(positive, er, r)
-    xc = tl.clamp(x, -BIG, BIG)  # S sigma is 0 at +-inf: keeps x * (...) finite
+    xc = _clamp(x, -BIG, BIG)  # S sigma is 0 at +-inf: keeps x * (...) finite
     return ((one_minus_t * (1.0 + t)) * sig) * tl.fma(xc, sig_neg - 2.0 * t * sig, 2.0)
 
 
 @triton.jit
 def hardswish_value(x):
-    hs = tl.minimum(tl.maximum(x + 3.0, 0.0), 6.0) * (1.0 / 6.0)
-    return tl.maximum(x, -BIG) * hs
+    hs = _min(_max(x + 3.0, 0.0), 6.0) * (1.0 / 6.0)
+    return _max(x, -BIG) * hs
 
 
 @triton.jit
@@ -433,7 +436,7 @@ def gaussian_value(x, c):
 @triton.jit
 def gaussian_derivative(x, c):
     k = -LOG2E / c
-    xc = tl.clamp(x, -BIG, BIG)  # s(+-inf) = 0: keeps the product x * s finite
+    xc = _clamp(x, -BIG, BIG)  # s(+-inf) = 0: keeps the product x * s finite
     # -2x/c exp(-x^2/c), with -2/c = 2 ln2 k
     return (xc * (k * (2.0 * LN2))) * tl.exp2((xc * xc) * k)
 
@@ -452,7 +455,7 @@ def laplace_derivative(x, c):
 
 @triton.jit
 def _shifted_arg(x, shift, slope):
-    return (tl.clamp(x, -BIG, BIG) + shift) * slope  # finite, so slope = 0 gives 0
+    return (_clamp(x, -BIG, BIG) + shift) * slope  # finite, so slope = 0 gives 0
 
 
 @triton.jit
@@ -461,9 +464,9 @@ def _shifted_parts16(x, shift, slope):
 
     -log2(e) * slope is folded into one scalar: one multiply per element fewer.
     """
-    e = tl.exp2((tl.clamp(x, -BIG, BIG) + shift) * (slope * -LOG2E))
+    e = tl.exp2((_clamp(x, -BIG, BIG) + shift) * (slope * -LOG2E))
     r = _rcp16(1.0 + e)
-    return r, (tl.minimum(e, 3.4028234663852886e38) * r) * r
+    return r, (_min(e, 3.4028234663852886e38) * r) * r
 
 
 @triton.jit

@@ -17,6 +17,8 @@ import triton.language as tl
 
 from gaaf_kernels.reference import formulas as f
 
+from .approx import _max, _min
+
 SQRT1_2 = tl.constexpr(f.SQRT1_2)
 INV_SQRT_2PI = tl.constexpr(f.INV_SQRT_2PI)
 GELU_TANH_BETA = tl.constexpr(f.GELU_TANH_BETA)
@@ -117,7 +119,7 @@ def sigmoid_second_derivative(x):
 
 @triton.jit
 def hardtanh_value(x, min_val, max_val):
-    return tl.minimum(tl.maximum(x, min_val), max_val, propagate_nan=tl.PropagateNan.ALL)
+    return _min(_max(x, min_val), max_val)
 
 
 @triton.jit
@@ -318,8 +320,7 @@ def mish_second_derivative(x):
 @triton.jit
 def hardsigmoid_value(x):
     zeros = tl.zeros_like(x)
-    return tl.minimum(tl.maximum(x + 3.0, zeros, propagate_nan=tl.PropagateNan.ALL),
-                      zeros + 6.0, propagate_nan=tl.PropagateNan.ALL) / 6.0
+    return _min(_max(x + 3.0, zeros), zeros + 6.0) / 6.0
 
 
 @triton.jit
