@@ -130,10 +130,11 @@ def identify(module: nn.Module) -> tuple[str, float] | None:
     registered activation ``phi`` with its default parameters, on a few points; else
     None (``fixed_scale`` says which modules are probed)."""
     from gaaf_kernels import reference
+    from gaaf_kernels.reference.catalogue import PLAIN_SHAPE
 
     for name in reference.activation_names():
         def phi(x: Tensor, name: str = name) -> Tensor:
-            return torch.from_numpy(reference.forward(x.numpy(), name, "none"))
+            return torch.from_numpy(reference.forward(x.numpy(), name, PLAIN_SHAPE))
         try:
             scale = fixed_scale(module, phi)
         except Exception:  # a user activation whose reference cannot run here

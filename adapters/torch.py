@@ -197,11 +197,12 @@ class _EagerForward(torch.autograd.Function):
         return _Backward.apply(x, x_tangent, ctx.cfg, ctx.backend)
 
 
-class _Forward(torch.autograd.Function):
-    """``_EagerForward`` for torch.func transforms (``setup_context``, ``vmap``)."""
+class _Forward(_EagerForward):
+    """``_EagerForward`` for torch.func transforms (``setup_context``, ``vmap``); the
+    same backward and jvp."""
 
     @staticmethod
-    def forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    def forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:  # type: ignore[override]
         return _run_forward(x, cfg, backend)
 
     @staticmethod
@@ -210,17 +211,6 @@ class _Forward(torch.autograd.Function):
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
         ctx.cfg, ctx.backend = cfg, backend
-
-    @staticmethod
-    def backward(ctx, grad_output: Tensor):
-        (x,) = ctx.saved_tensors
-        return _backward_any(x, grad_output, ctx.cfg, ctx.backend), None, None
-
-    @staticmethod
-    def jvp(ctx, x_tangent: Tensor, *_):
-        # The tangent of y is the backward's factor times the tangent.
-        (x,) = ctx.saved_tensors
-        return _Backward.apply(x, x_tangent, ctx.cfg, ctx.backend)
 
     @staticmethod
     def vmap(info, in_dims, x, cfg, backend):

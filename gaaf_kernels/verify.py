@@ -174,7 +174,7 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
         want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
         want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
         device = device_for(backend)
-        with _compiling(backend == COMPILED):
+        with gaaf_compile("1" if backend == COMPILED else None):
             got_y = gaaf(x.to(device), activation, shape, band=band, backend=run_as)
             got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape,
                                    band=band, backend=run_as)
@@ -189,12 +189,11 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
 
 
 @contextlib.contextmanager
-def _compiling(on: bool):
-    if not on:
-        yield
-        return
+def gaaf_compile(value: str | None):
+    """``GAAF_COMPILE=value`` for the block (None: left as it is)."""
     old = os.environ.get("GAAF_COMPILE")
-    os.environ["GAAF_COMPILE"] = "1"
+    if value is not None:
+        os.environ["GAAF_COMPILE"] = value
     try:
         yield
     finally:
@@ -318,16 +317,8 @@ def blame_reference(rows: list[Row], faults: Iterable[Fault]) -> None:
             row.error = f"reference at fault: {names}"
 
 
-@contextlib.contextmanager
 def torch_compile_disabled():
     """The torch backend runs eager inside: compiling hundreds of variants takes hours on
-    a small CPU, and the formulas are the same (compilation only fuses them)."""
-    old = os.environ.get("GAAF_COMPILE")
-    os.environ["GAAF_COMPILE"] = "0"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GAAF_COMPILE", None)
-        else:
-            os.environ["GAAF_COMPILE"] = old
+    a small CPU, and the formulas are the same (compilation only fuses them); the
+    ``torch-compiled`` rows turn it back on for themselves."""
+    return gaaf_compile("0")

@@ -28,6 +28,8 @@ from . import formulas as f
 DEFAULT_ACTIVATION = "tanh"
 #: The default shape of an activation registered without one: the two-sided shape.
 DEFAULT_SHAPE = "gaussian"
+#: The shape s = 0: GAAF with it is the plain activation.
+PLAIN_SHAPE = "none"
 
 TORCH = "torch.nn.modules.activation"
 HF = "transformers.activations"
@@ -179,7 +181,7 @@ SHAPES: tuple[Builtin, ...] = (
             second_derivative=f.shifted_sigmoid_second_derivative),
     Builtin("constant", "shape", f.constant, f.constant_derivative, (("value", 1.0),),
             second_derivative=f.constant_second_derivative),
-    Builtin("none", "shape", f.none, f.none_derivative,
+    Builtin(PLAIN_SHAPE, "shape", f.none, f.none_derivative,
             second_derivative=f.none_second_derivative),
 )
 
