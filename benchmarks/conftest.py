@@ -84,7 +84,7 @@ def _interrupt_on_sigterm(signum, frame):
 
 
 def pytest_collection_modifyitems(config, items):
-    # `timeout` ends a step with SIGTERM: as an interrupt, pytest ends the session
+    # `timeout` ends a step with SIGTERM: as an interrupt, pytest ends its run
     # cleanly and pytest-benchmark still writes the benchmarks that finished.
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     # The copy ceiling first: a run cut off keeps the figure every % of copy needs.
