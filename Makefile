@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo lint clean
+.PHONY: test demo lint clean test-stack
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,20 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gaaf data fetch-mnist
 	$(BIN)/gaaf reproduce table4 --quick
+
+# The suite on another torch/triton pair, in a venv of its own (pip takes a CUDA build of
+# torch, ~5 GB, which runs on a CPU): make test-stack TORCH=2.11.0 TRITON=3.6.0
+# (the GPU machine's pair) or TORCH=2.14.1 TRITON=3.8.0 (the newest here). CI runs `test`.
+STACK_VENV = .venv-torch$(TORCH)
+test-stack:
+	@test -n "$(TORCH)" -a -n "$(TRITON)" || \
+		{ echo "usage: make test-stack TORCH=2.11.0 TRITON=3.6.0"; exit 2; }
+	test -x $(STACK_VENV)/bin/python || $(PYTHON) -m venv $(STACK_VENV)
+	grep -v -E '^(torch|triton)==' constraints.txt > $(STACK_VENV)/constraints.txt
+	$(STACK_VENV)/bin/python -m pip install --quiet -c $(STACK_VENV)/constraints.txt \
+		torch==$(TORCH) triton==$(TRITON) -e ".[test]"
+	$(STACK_VENV)/bin/ruff check .
+	TRITON_INTERPRET=1 $(STACK_VENV)/bin/python -m pytest -q tests benchmarks --benchmark-disable
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

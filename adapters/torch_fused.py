@@ -24,7 +24,7 @@ from gaaf_kernels.reference import Resolved
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
 
 from . import torch_composite as composite
-from .torch_private import inductor_config
+from .torch_private import exporting, inductor_config, traced_route_supported
 
 
 def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
@@ -34,6 +34,8 @@ def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
       kernel (on CPU the two routes measured alike: docs/performance.md).
     * ``torch.export``: never; the exported program keeps the custom op.
     * NumPy-only registrations: never (no torch formula to trace).
+    * torch before 2.13: never (its compiled backward of the traced math was wrong:
+      ``torch_private.TRACED_ROUTE_SINCE``).
     * CPU: when Inductor's C++ is compiled with ``-ffp-contract=off``
       (``torch._inductor.config.cpp.enable_floating_point_contract_flag``, "off" by
       default): then no ``x*K - floor(x*K)`` becomes an FMA.
@@ -47,7 +49,8 @@ def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
     (``torch._inductor.config``, or its ``TORCHINDUCTOR_*`` environment variables),
     not through ``torch.compile(options=...)``.
     """
-    if backend != "auto" or torch.compiler.is_exporting() or composite.numpy_only(cfg):
+    if (backend != "auto" or not traced_route_supported() or exporting()
+            or composite.numpy_only(cfg)):
         return False
     return _rounds_x_times_k(x.device.type)
 

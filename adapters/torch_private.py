@@ -65,3 +65,33 @@ def traced_frames() -> Iterator[tuple[CodeType, dict]]:
     while tx is not None:
         yield tx.f_code, tx.f_globals
         tx = getattr(tx, "parent", None)
+
+
+@torch.compiler.assume_constant_result  # run for real while Dynamo traces, not traced
+def exporting() -> bool:
+    """``torch.compiler.is_exporting()``, read outside the trace.
+
+    Dynamo in torch 2.11 folds ``is_exporting()`` to True under every ``torch.compile``
+    (2.13 reads the flag), which sent every compiled GAAF to the opaque custom op there.
+    Checked: torch 2.11.0, 2.13.0."""
+    return torch.compiler.is_exporting()
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)
+
+
+#: Traced (fused) GAAF under torch.compile gives wrong gradients on torch 2.11 (dx = 0
+#: for most inputs of tests/test_compile_fusion.py's sweep; the forward is right), so
+#: below this release the opaque custom op runs instead: correct, one kernel more.
+TRACED_ROUTE_SINCE = (2, 13)
+
+
+_TRACED_ROUTE = _release(torch.__version__) >= TRACED_ROUTE_SINCE  # once, not in a trace
+
+
+def traced_route_supported() -> bool:
+    """Whether this torch traces GAAF as fusable math correctly (checked: 2.13.0; 2.11.0
+    does not)."""
+    return _TRACED_ROUTE

@@ -21,6 +21,7 @@ from torch._inductor.utils import run_and_get_code
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters import torch_fused
 from gaaf_kernels.adapters.torch import GAAF, gaaf
+from gaaf_kernels.adapters.torch_private import traced_route_supported
 from gaaf_kernels.verify import compare, reference_on, sample_inputs
 from support import requires_cuda, requires_triton
 
@@ -53,6 +54,13 @@ def _dynamo_graph_targets(fn, *args) -> set:
     return targets
 
 
+TRACED = pytest.mark.skipif(
+    not traced_route_supported(),
+    reason="torch < 2.13 keeps the opaque custom op under torch.compile (its compiled "
+           "backward of the traced math was wrong); test_old_torch_keeps_the_opaque_op")
+
+
+@TRACED
 def test_inductor_fuses_gaaf_with_its_neighbours_forward_and_backward():
     def f(t):
         return gaaf(t * 2 + 1, "tanh") * 3
@@ -175,6 +183,13 @@ def test_compiled_sawtooth_rounds_x_times_k_before_the_floor():
     np.testing.assert_array_equal(y.numpy(), want)
 
 
+@pytest.mark.skipif(traced_route_supported(), reason="torch >= 2.13 traces GAAF as math")
+def test_old_torch_keeps_the_opaque_op():
+    x = torch.randn(8)
+    assert FORWARD in _dynamo_graph_targets(lambda t: gaaf(t, "tanh"), x)
+
+
+@TRACED
 def test_contracting_cpp_flags_keep_the_opaque_custom_op():
     from torch._inductor import config
 
