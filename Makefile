@@ -25,6 +25,9 @@ demo: $(STAMP)
 # The suite on another torch/triton pair, in a venv of its own (pip takes a CUDA build of
 # torch, ~5 GB, which runs on a CPU): make test-stack TORCH=2.11.0 TRITON=3.6.0
 # (the GPU machine's pair) or TORCH=2.14.1 TRITON=3.8.0 (the newest here). CI runs `test`.
+# EXTRA: more packages for that venv, e.g. with 2.14.1 EXTRA="torchvision==0.29.1
+# timm==1.0.31" (a torchvision that loads beside that torch: tests/test_timm.py then runs
+# real timm models; never in the pinned .venv, whose torchvision would not load).
 STACK_VENV = .venv-torch$(TORCH)
 test-stack:
 	@test -n "$(TORCH)" -a -n "$(TRITON)" || \
@@ -32,7 +35,7 @@ test-stack:
 	test -x $(STACK_VENV)/bin/python || $(PYTHON) -m venv $(STACK_VENV)
 	grep -v -E '^(torch|triton)==' constraints.txt > $(STACK_VENV)/constraints.txt
 	$(STACK_VENV)/bin/python -m pip install --quiet -c $(STACK_VENV)/constraints.txt \
-		torch==$(TORCH) triton==$(TRITON) -e ".[test]"
+		torch==$(TORCH) triton==$(TRITON) -e ".[test]" $(EXTRA)
 	$(STACK_VENV)/bin/ruff check .
 	TRITON_INTERPRET=1 $(STACK_VENV)/bin/python -m pytest -q tests benchmarks --benchmark-disable
 

@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+import triton
 
 import gaaf_kernels as gk
 import gaaf_kernels.reference
@@ -62,16 +63,20 @@ def test_band_specializations_compile_without_spills_and_with_wide_loads(band_re
     assert not bad, bad[:5]
 
 
-# float32 band kernels (default shape) predicted below 90% of the H200 copy roofline;
-# docs/performance.md gives their numbers and reasons (precise phi'' twins, gelu's erfc).
-BAND_BELOW_90 = {("gelu", "forward"), ("softplus", "forward")}
+# float32 band kernels (default shape) predicted below 90% of the H200 copy roofline, with
+# the triton releases whose code is below; docs/performance.md gives their numbers and
+# reasons (precise phi'' twins, gelu's erfc). Triton 3.8 compiles the softplus band
+# forward to 61.2 SASS instructions per element (3.6 and 3.7: 64.2), which is 90.1%.
+TRITON = tuple(int(part) for part in triton.__version__.split(".")[:2])
+BAND_BELOW_90 = {("gelu", "forward"): lambda version: True,
+                 ("softplus", "forward"): lambda version: version < (3, 8)}
 
 
 def test_float32_band_kernels_reach_90_percent_or_are_listed(band_results):
     below = {(r.activation, r.kernel) for r in band_results
              if r.dtype == "float32" and r.shape == gk.reference.get_activation(
                  r.activation).default_shape and r.predicted["H200"] < 0.9}
-    assert below == BAND_BELOW_90
+    assert below == {pair for pair, below_on in BAND_BELOW_90.items() if below_on(TRITON)}
 
 
 def test_sweep_covers_every_function_dtype_and_offset_width(results):
