@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_rehearsal_out_of_time_keeps_the_roofline_and_says_what_was_skipped(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHON=sys.executable, GAAF_GPU_CHECK_QUICK="1",
-               GAAF_GPU_CHECK_BUDGET="75", GAAF_GPU_CHECK_FORCE_TIMEOUT="gpu tests",
+               GAAF_GPU_CHECK_BUDGET="55", GAAF_GPU_CHECK_FORCE_TIMEOUT="gpu tests",
                TMPDIR=str(tmp_path))
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "--rehearse",
                            str(out)], env=env, capture_output=True, text=True, timeout=300)
