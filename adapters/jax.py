@@ -37,8 +37,10 @@ __all__ = ["BACKENDS", "GAAF", "gaaf", "gaaf_backward", "path", "triton_availabl
 
 def triton_available() -> bool:
     """True when jax-triton imports (the Triton kernels can then run on CUDA devices)."""
+    from . import jax_kernels
+
     try:
-        import jax_triton  # noqa: F401
+        jax_kernels.import_jax_triton()
     except Exception:  # ImportError, or a jax-triton built for another JAX
         return False
     return True

@@ -15,6 +15,10 @@ needs a CUDA device.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
+
 import numpy as np
 import triton
 import triton.language as tl
@@ -95,10 +99,36 @@ def launch_plan(cfg: Resolved, kernel: str, dtype_name: str, n: int,
     return wrapper, functions, options, grid
 
 
+def import_jax_triton():
+    """jax-triton, imported without its side effect on Triton's cache: on import, 0.3.x
+    sets ``TRITON_CACHE_DIR=""`` and 0.4.x deletes it, after which every Triton compile of
+    the process (the PyTorch kernels, Inductor) fails with "Could not create or locate
+    cache dir" (seen with jax-triton 0.3.1 + triton 3.6; 0.4.1 read). The variable is put
+    back as it was. Raises ImportError (or what a broken install raises)."""
+    before = os.environ.get("TRITON_CACHE_DIR")
+    try:
+        import jax_triton
+    finally:
+        if before is None:
+            os.environ.pop("TRITON_CACHE_DIR", None)
+        else:
+            os.environ["TRITON_CACHE_DIR"] = before
+    return jax_triton
+
+
+@functools.cache
+def _out_keyword() -> str:
+    """The name of triton_call's output-shape argument: ``out_shape`` up to jax-triton
+    0.3, ``out_type`` from 0.4."""
+    params = inspect.signature(import_jax_triton().triton_call).parameters
+    return "out_type" if "out_type" in params else "out_shape"
+
+
 def _call(kernel: str, arrays: list, cfg: Resolved):
     import jax
     import jax.numpy as jnp
-    import jax_triton
+
+    jax_triton = import_jax_triton()
 
     x = arrays[0]
     name = jnp.dtype(x.dtype).name
@@ -109,9 +139,9 @@ def _call(kernel: str, arrays: list, cfg: Resolved):
     backend_options = {"enable_fp_fusion": options.pop("enable_fp_fusion")}
     flat = [a.reshape(-1) for a in arrays]
     out = jax_triton.triton_call(
-        *flat, jnp.asarray(scalars(cfg, name)), x.size, kernel=wrapper,
-        out_type=jax.ShapeDtypeStruct((x.size,), x.dtype), grid=grid, num_warps=num_warps,
-        num_stages=1, backend_options=backend_options, **functions, **options)
+        *flat, jnp.asarray(scalars(cfg, name)), x.size, kernel=wrapper, grid=grid,
+        num_warps=num_warps, num_stages=1, backend_options=backend_options,
+        **{_out_keyword(): jax.ShapeDtypeStruct((x.size,), x.dtype)}, **functions, **options)
     return out.reshape(x.shape)
 
 

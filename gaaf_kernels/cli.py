@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("verify", help="check every path against the NumPy reference")
     v.add_argument("--activation", help="check only this activation (with every shape)")
-    v.add_argument("--shape", help="comma-separated shapes (default: all registered)")
+    v.add_argument("--shape", help="comma-separated shapes (default: all registered); "
+                   "'default' stands for each activation's default shape")
     v.add_argument("--dtypes", default="float32,float64,float16,bfloat16",
                    help="comma-separated dtypes (default: all four)")
     v.add_argument("--import", dest="imports", action="append", default=[],

@@ -96,6 +96,8 @@ def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_valu
     builtin = _ref.BUILTIN_ACTIVATIONS if kind == "activation" else _ref.BUILTIN_SHAPES
     if name in builtin:
         raise ValueError(f"{name!r} is a built-in {kind} and cannot be replaced")
+    if kind == "shape" and name == "default":  # `gaaf verify --shape default` means each own
+        raise ValueError("'default' is reserved (it names each activation's default shape)")
     _check_functions(triton={"triton_value": triton_value,
                              "triton_derivative": triton_derivative},
                      plain={"numpy_value": numpy_value, "numpy_derivative": numpy_derivative})

@@ -151,6 +151,7 @@ def device_for(backend: str) -> torch.device:
 #: The default CPU path as it runs: the composite compiled by TorchInductor (the other
 #: "torch" rows run it eagerly, which compiles nothing).
 COMPILED = "torch-compiled"
+DEFAULT_SHAPE = "default"  # in --shape: each activation's default shape
 
 
 def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
@@ -207,7 +208,7 @@ def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterab
         backends: Iterable[str], progress=None, bands: Iterable[bool] = (False,),
         compiled: bool = False) -> list[Row]:
     """Every backend x activation x shape x dtype x band; ``shapes=None`` means all
-    shapes. Band cases cover the activations that have a band
+    shapes, and the shape named ``DEFAULT_SHAPE`` stands for each activation's own. Band cases cover the activations that have a band
     (``reference.band_activations()``); the others are left out (the CLI names them).
     ``compiled``: also the compiled CPU path, with each activation's default shape (or
     the shapes asked for)."""
@@ -215,12 +216,18 @@ def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterab
 
     with_band = set(reference.band_activations())
     activations = list(activations)
+
+    def shapes_of(activation: str, asked: Iterable[str]) -> list[str]:
+        default = resolve(activation).shape.name
+        return list(dict.fromkeys(default if s == DEFAULT_SHAPE else s for s in asked))
+
     cases = [(b, a, s, d, band) for band in bands for b in backends for a in activations
-             if not band or a in with_band for s in (shapes or all_shapes()) for d in dtypes]
+             if not band or a in with_band
+             for s in shapes_of(a, shapes or all_shapes()) for d in dtypes]
     if compiled:
         cases += [(COMPILED, a, s, d, band) for band in bands for a in activations
                   if not band or a in with_band
-                  for s in (shapes or [resolve(a).shape.name]) for d in dtypes]
+                  for s in shapes_of(a, shapes or [DEFAULT_SHAPE]) for d in dtypes]
     rows = []
     for backend, activation, shape, dtype, band in cases:
         # Overflow inside the formulas is expected (and handled); keep the table clean.

@@ -14,9 +14,9 @@
 #   gpu tests    pytest -m gpu tests
 #   models       benchmarks/test_bench_models.py: MLP and BN-CNN training steps
 #   bench 2^28   the op benchmarks at 2^28 elements (copy ceiling first)
-#   verify D     gaaf verify --band off, one dtype per call (float32, bfloat16, float16,
-#                float64), each printing its own table
-#   verify band  gaaf verify --band on, float32 and bfloat16
+#   verify D     gaaf verify --band off --shape default, one dtype per call (float32,
+#                bfloat16, float16, float64), each printing its own table
+#   verify band  gaaf verify --band on --shape default, float32 and bfloat16
 #   bench small  the op benchmarks at 2^24, 128x512 and 128x64x32x32
 #   cupy, jax    the CuPy tests and the JAX adapter's GPU tests (where installed)
 #   report       scripts/bench_report.py over every benchmark JSON written
@@ -36,7 +36,9 @@
 # whole run, default 450; 240 rehearsing), GAAF_GPU_CHECK_FORCE_TIMEOUT=STEP (that
 # step gets a 3 s cap: how the rehearsal proves that a cut-off step keeps its partial
 # file), GAAF_GPU_CHECK_QUICK=1 (rehearsal only: two activations, one dtype per step;
-# what the test in `make test` runs).
+# what the test in `make test` runs), GAAF_GPU_CHECK_STEPS="gpu tests,cupy,..." (run only
+# these steps, besides env and install; the others are reported as not selected: a second
+# try that spends the device time left on what the first one missed).
 #
 # --rehearse: TRITON_INTERPRET=1, the roofline with roofline.py --rehearse (kernels under
 # the interpreter on CPU tensors, cubins compiled for sm_90 without a GPU), the CPU
@@ -66,6 +68,7 @@ if [[ $PY == */* ]]; then # a path: make it absolute (steps run from other folde
 fi
 QUICK=${GAAF_GPU_CHECK_QUICK:-0}
 FORCE_TIMEOUT=${GAAF_GPU_CHECK_FORCE_TIMEOUT:-}
+STEPS=${GAAF_GPU_CHECK_STEPS:-}
 if ((REHEARSE)); then
     BUDGET=${GAAF_GPU_CHECK_BUDGET:-240}
     export TRITON_INTERPRET=1
@@ -84,6 +87,7 @@ export ROOT OUT WORK PY
 trap 'kill $(jobs -p) 2>/dev/null' EXIT
 export PYTHONUNBUFFERED=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 export GAAF_NO_REEXEC=1
+export XLA_PYTHON_CLIENT_PREALLOCATE=false # JAX would take 75% of the GPU from torch
 
 STEP_NAMES=()
 STEP_STATUS=()
@@ -127,6 +131,10 @@ run_step() {
     cap=$(cap_of "$1" "$2")
     shift 3
     left=$((BUDGET - (SECONDS - START) - REPORT_RESERVE))
+    if [[ -n $STEPS && $name != env && $name != install && ",$STEPS," != *",$name,"* ]]; then
+        record "$name" skip 0 "not in GAAF_GPU_CHECK_STEPS"
+        return
+    fi
     local limit=$cap
     ((left < limit)) && limit=$left
     local useful=$((cap / 3))
@@ -238,7 +246,7 @@ else
     MODEL_SIZES=()
     BIG=(--bench-sizes "2^28")
     SMALL=(--bench-sizes "2^24,128x512,128x64x32x32")
-    VERIFY_ACT=()
+    VERIFY_ACT=(--shape default) # every shape does not fit: ~0.4 s of compiling per case
 fi
 run_step "gpu tests" 70 "$WORK/gpu_tests.txt" "${PYTEST[@]}" "${GPU_TESTS[@]}"
 

@@ -60,6 +60,20 @@ def test_verify_checks_the_compiled_cpu_path_and_prints_the_deciding_error():
     assert "torch-compiled; Triton on CPU" in done.stdout.split("backends:")[1]
 
 
+def test_verify_shape_default_means_each_activations_own_shape():
+    from gaaf_kernels import register_shape, reference, verify
+
+    rows = verify.run(["tanh", "relu", "gelu"], [verify.DEFAULT_SHAPE, "none"], ["float64"],
+                      ["torch"])
+    want = [(a, s) for a in ("tanh", "relu", "gelu")
+            for s in dict.fromkeys([reference.resolve(a).shape.name, "none"])]
+    assert [(r.activation, r.shape) for r in rows] == want
+    assert all(r.ok for r in rows)
+    with pytest.raises(ValueError, match="'default' is reserved"):
+        register_shape("default", triton_value=verify, triton_derivative=verify,
+                       numpy_value=abs, numpy_derivative=abs)
+
+
 def test_verify_import_names_a_wrong_numpy_derivative():
     done = gaaf("verify", "--activation", "wrong_numpy_cube", "--dtypes", "float64",
                 "--shape", "none", "--no-compiled", "--band", "off",

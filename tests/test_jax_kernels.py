@@ -86,6 +86,41 @@ def test_wrappers_compile_for_sm_90():
     assert done.stdout.split() == ["forward", "ok", "4", "1024", "backward", "ok", "4", "1024"]
 
 
+# --- jax-triton's import side effect ----------------------------------------------------
+
+FAKE_JAX_TRITON = {
+    # what jax-triton 0.3.x does on import, and its keyword for the output's shape
+    "0.3": 'import os\nos.environ["TRITON_CACHE_DIR"] = ""\n'
+           "def triton_call(*args, kernel, out_shape, grid, **kw): pass\n",
+    # 0.4.x deletes the variable and renamed the keyword
+    "0.4": 'import os\nos.environ.pop("TRITON_CACHE_DIR", None)\n'
+           "def triton_call(*args, kernel, grid, out_type=None, **kw): pass\n",
+}
+
+
+@pytest.mark.parametrize("version", sorted(FAKE_JAX_TRITON))
+@pytest.mark.parametrize("before", [None, "/tmp/gaaf-triton-cache"])
+def test_importing_jax_triton_leaves_the_triton_cache_alone(tmp_path, monkeypatch, version,
+                                                             before):
+    """An empty TRITON_CACHE_DIR broke every Triton compile of the process on a GPU run
+    (the PyTorch kernels and Inductor alike), after jax-triton was merely imported."""
+    (tmp_path / "jax_triton.py").write_text(FAKE_JAX_TRITON[version])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "jax_triton", raising=False)
+    if before is None:
+        monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    else:
+        monkeypatch.setenv("TRITON_CACHE_DIR", before)
+    jax_kernels._out_keyword.cache_clear()
+    try:
+        assert gj.triton_available()
+        assert os.environ.get("TRITON_CACHE_DIR") == before
+        assert jax_kernels._out_keyword() == {"0.3": "out_shape", "0.4": "out_type"}[version]
+    finally:
+        jax_kernels._out_keyword.cache_clear()
+        sys.modules.pop("jax_triton", None)
+
+
 # --- on a CUDA device, through jax-triton -----------------------------------------------
 
 
@@ -141,5 +176,13 @@ def test_xla_path_on_cuda_matches_the_reference():
         y, dx = verify_jax.run_jax(x, dy, {"activation": activation, "backend": "xla"})
         flushed = verify_jax.flush_subnormals(x)
         kwargs = {"activation": activation}
-        assert compare(y, reference_on(ref.forward, flushed, cfg_kwargs=kwargs))[2]
-        assert compare(dx, reference_on(ref.backward, flushed, dy, cfg_kwargs=kwargs))[2]
+        for what, got, want in (
+                ("forward", y, reference_on(ref.forward, flushed, cfg_kwargs=kwargs)),
+                ("backward", dx, reference_on(ref.backward, flushed, dy, cfg_kwargs=kwargs))):
+            err = compare(got, want)
+            diff = np.abs(got.double().numpy() - want.double().numpy()).reshape(-1)
+            worst = int(np.argmax(np.where(np.isnan(diff), np.inf, diff)))  # NaN first
+            assert err[2], (f"{activation} {what}: (abs, rel, ok) = {err}; worst at "
+                            f"x = {x.reshape(-1)[worst].item()!r}: got "
+                            f"{got.reshape(-1)[worst].item()!r}, want "
+                            f"{want.reshape(-1)[worst].item()!r}")
