@@ -117,11 +117,22 @@ def import_jax_triton():
 
 
 @functools.cache
-def _out_keyword() -> str:
-    """The name of triton_call's output-shape argument: ``out_shape`` up to jax-triton
-    0.3, ``out_type`` from 0.4."""
-    params = inspect.signature(import_jax_triton().triton_call).parameters
-    return "out_type" if "out_type" in params else "out_shape"
+def _call_keywords() -> tuple[str, dict]:
+    """triton_call's name for the output's shape, and the keywords that turn Triton's
+    mul+add contraction off (the sawtooth needs x*K rounded before its floor): up to
+    jax-triton 0.3, ``out_shape`` and ``enable_fp_fusion=False`` (its default is True);
+    from 0.4, ``out_type`` and ``backend_options``."""
+    jax_triton = import_jax_triton()
+    params = inspect.signature(jax_triton.triton_call).parameters
+    out = "out_type" if "out_type" in params else "out_shape"
+    if "backend_options" in params:
+        return out, {"backend_options": {"enable_fp_fusion": False}}
+    if "enable_fp_fusion" in params:
+        return out, {"enable_fp_fusion": False}
+    raise RuntimeError(
+        f"jax-triton {getattr(jax_triton, '__version__', '?')}: triton_call takes neither "
+        "backend_options nor enable_fp_fusion, so GAAF cannot keep x*K uncontracted; "
+        "use backend='xla' or jax-triton 0.3 to 0.4")
 
 
 def _call(kernel: str, arrays: list, cfg: Resolved):
@@ -136,12 +147,13 @@ def _call(kernel: str, arrays: list, cfg: Resolved):
         return jnp.zeros_like(x)
     wrapper, functions, options, grid = launch_plan(cfg, kernel, name, x.size)
     num_warps = options.pop("num_warps", 4)
-    backend_options = {"enable_fp_fusion": options.pop("enable_fp_fusion")}
+    options.pop("enable_fp_fusion")  # False, passed as this jax-triton takes it
+    out_keyword, no_contraction = _call_keywords()
     flat = [a.reshape(-1) for a in arrays]
     out = jax_triton.triton_call(
         *flat, jnp.asarray(scalars(cfg, name)), x.size, kernel=wrapper, grid=grid,
-        num_warps=num_warps, num_stages=1, backend_options=backend_options,
-        **{_out_keyword(): jax.ShapeDtypeStruct((x.size,), x.dtype)}, **functions, **options)
+        num_warps=num_warps, num_stages=1, **no_contraction,
+        **{out_keyword: jax.ShapeDtypeStruct((x.size,), x.dtype)}, **functions, **options)
     return out.reshape(x.shape)
 
 

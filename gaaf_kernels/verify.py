@@ -208,8 +208,9 @@ def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterab
         backends: Iterable[str], progress=None, bands: Iterable[bool] = (False,),
         compiled: bool = False) -> list[Row]:
     """Every backend x activation x shape x dtype x band; ``shapes=None`` means all
-    shapes, and the shape named ``DEFAULT_SHAPE`` stands for each activation's own. Band cases cover the activations that have a band
-    (``reference.band_activations()``); the others are left out (the CLI names them).
+    shapes, and the shape named ``DEFAULT_SHAPE`` stands for each activation's own. Band
+    cases cover the activations that have a band (``reference.band_activations()``); the
+    others are left out (the CLI names them).
     ``compiled``: also the compiled CPU path, with each activation's default shape (or
     the shapes asked for)."""
     from gaaf_kernels import shapes as all_shapes

@@ -61,7 +61,7 @@ def test_verify_checks_the_compiled_cpu_path_and_prints_the_deciding_error():
 
 
 def test_verify_shape_default_means_each_activations_own_shape():
-    from gaaf_kernels import register_shape, reference, verify
+    from gaaf_kernels import reference, register_shape, verify
 
     rows = verify.run(["tanh", "relu", "gelu"], [verify.DEFAULT_SHAPE, "none"], ["float64"],
                       ["torch"])

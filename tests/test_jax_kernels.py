@@ -91,10 +91,12 @@ def test_wrappers_compile_for_sm_90():
 FAKE_JAX_TRITON = {
     # what jax-triton 0.3.x does on import, and its keyword for the output's shape
     "0.3": 'import os\nos.environ["TRITON_CACHE_DIR"] = ""\n'
-           "def triton_call(*args, kernel, out_shape, grid, **kw): pass\n",
+           "def triton_call(*args, kernel, out_shape, grid, enable_fp_fusion=True, **kw):"
+           " pass\n",
     # 0.4.x deletes the variable and renamed the keyword
     "0.4": 'import os\nos.environ.pop("TRITON_CACHE_DIR", None)\n'
-           "def triton_call(*args, kernel, grid, out_type=None, **kw): pass\n",
+           "def triton_call(*args, kernel, grid, out_type=None, backend_options=None, **kw):"
+           " pass\n",
 }
 
 
@@ -111,13 +113,30 @@ def test_importing_jax_triton_leaves_the_triton_cache_alone(tmp_path, monkeypatc
         monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
     else:
         monkeypatch.setenv("TRITON_CACHE_DIR", before)
-    jax_kernels._out_keyword.cache_clear()
+    jax_kernels._call_keywords.cache_clear()
     try:
         assert gj.triton_available()
         assert os.environ.get("TRITON_CACHE_DIR") == before
-        assert jax_kernels._out_keyword() == {"0.3": "out_shape", "0.4": "out_type"}[version]
+        assert jax_kernels._call_keywords() == {
+            "0.3": ("out_shape", {"enable_fp_fusion": False}),
+            "0.4": ("out_type", {"backend_options": {"enable_fp_fusion": False}})}[version]
     finally:
-        jax_kernels._out_keyword.cache_clear()
+        jax_kernels._call_keywords.cache_clear()
+        sys.modules.pop("jax_triton", None)
+
+
+def test_a_jax_triton_without_a_way_to_turn_contraction_off_is_refused(tmp_path,
+                                                                        monkeypatch):
+    (tmp_path / "jax_triton.py").write_text(
+        "def triton_call(*args, kernel, out_type, grid, **kw): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "jax_triton", raising=False)
+    jax_kernels._call_keywords.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match="cannot keep x\\*K uncontracted"):
+            jax_kernels._call_keywords()
+    finally:
+        jax_kernels._call_keywords.cache_clear()
         sys.modules.pop("jax_triton", None)
 
 
@@ -180,7 +199,8 @@ def test_xla_path_on_cuda_matches_the_reference():
                 ("forward", y, reference_on(ref.forward, flushed, cfg_kwargs=kwargs)),
                 ("backward", dx, reference_on(ref.backward, flushed, dy, cfg_kwargs=kwargs))):
             err = compare(got, want)
-            diff = np.abs(got.double().numpy() - want.double().numpy()).reshape(-1)
+            g, w = got.double().numpy().reshape(-1), want.double().numpy().reshape(-1)
+            diff = np.where(np.isnan(g) & np.isnan(w), 0.0, np.abs(g - w))
             worst = int(np.argmax(np.where(np.isnan(diff), np.inf, diff)))  # NaN first
             assert err[2], (f"{activation} {what}: (abs, rel, ok) = {err}; worst at "
                             f"x = {x.reshape(-1)[worst].item()!r}: got "
