@@ -290,6 +290,9 @@ def run_pass(benchmark, f, x: torch.Tensor, dy: torch.Tensor, pass_: str, device
 
     if pass_ != "bwd":
         raise ValueError(f"unknown pass {pass_!r}")
+    # A graph per round cannot be queued back to back: on CUDA each call waits (before,
+    # so the forward stays out of the time; after, so the backward is in it).
+    wait = synchronizer(device) if sync else _no_sync
 
     def setup():
         y = f(xg)
