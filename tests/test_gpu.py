@@ -74,19 +74,20 @@ def test_torch_compile_on_cuda():
 
 
 def test_two_to_the_31_elements_use_64_bit_offsets():
-    n = 2**31 + 1000
+    tail = sample_inputs(torch.float16, n=1024)[:4096]
+    n = 2**31 + 8192  # 0.5 up to past 2^31, then the sample inputs
     free, _ = torch.cuda.mem_get_info()
     if free < 3 * n * 2 + (1 << 30):
         pytest.skip(f"needs {3 * n * 2 / 2**30:.0f} GiB of free GPU memory")
     x = torch.empty(n, dtype=torch.float16, device="cuda")
-    x[:-4096].fill_(0.5)
-    tail = sample_inputs(torch.float16, n=1024)[:4096]
+    x[:-tail.numel()].fill_(0.5)
     x[-tail.numel():] = tail.cuda()
     cfg = ref.resolve("tanh")
     y = launch.forward(x, cfg)
     torch.cuda.synchronize()
     want_tail = reference_on(ref.forward, tail, cfg_kwargs={"activation": "tanh"})
     assert compare(y[-tail.numel():].cpu(), want_tail)[2]  # the last elements, past 2^31
-    assert y[0].item() == y[2**31 - 1].item()
+    half = y[[0, 2**31 - 1, 2**31, n - tail.numel() - 1]].cpu()  # all of them x = 0.5
+    assert torch.equal(half, half[:1].expand(4)), half
     del x, y
     torch.cuda.empty_cache()
