@@ -14,14 +14,19 @@ library and the activation or shape that asked for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K, FunctionSpec, Resolved, resolve
+from gaaf_kernels.reference import FunctionSpec, GAAFConfig, configure
 from gaaf_kernels.reference import formulas as f
 from gaaf_kernels.reference.namespaces import NUMPY
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gaaf_kernels.reference import GAAFSettings
 
 #: The functions the formulas call on ``xp`` (the NumPy namespace's, and erfc).
 FUNCTIONS = tuple(sorted({*vars(NUMPY), "erfc"}))
@@ -91,14 +96,14 @@ def _check(spec: FunctionSpec) -> None:
                         "with array_generic=True to run it on other arrays")
 
 
-def _evaluate(kind: str, x, grad_output, cfg: Resolved):
+def _evaluate(kind: str, x, grad_output, cfg: GAAFConfig):
     # Overflow inside the formulas is expected and handled (NumPy-backed namespaces such
     # as array-api-strict would warn about it, as the reference would without this).
     with np.errstate(all="ignore"):
         return _evaluate_quietly(kind, x, grad_output, cfg)
 
 
-def _evaluate_quietly(kind: str, x, grad_output, cfg: Resolved):
+def _evaluate_quietly(kind: str, x, grad_output, cfg: GAAFConfig):
     xp = namespace_of(x)
     _check(cfg.activation)
     _check(cfg.shape)
@@ -135,19 +140,14 @@ def _evaluate_quietly(kind: str, x, grad_output, cfg: Resolved):
     return xp.astype(out, x.dtype)
 
 
-def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-            K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None, band: bool = False):
+def forward(x, activation: str | None = None, shape: str | None = None, *,
+            config: GAAFConfig | None = None, **settings: Unpack[GAAFSettings]):
     """GAAF forward of an Array API array, in its own namespace."""
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
-    return _evaluate("forward", x, None, cfg)
+    return _evaluate("forward", x, None, configure(activation, shape, config, **settings))
 
 
-def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None,
-             *, K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None, band: bool = False):
+def backward(x, grad_output, activation: str | None = None, shape: str | None = None, *,
+             config: GAAFConfig | None = None, **settings: Unpack[GAAFSettings]):
     """dL/dx = dL/dy (phi' + s + g s') of Array API arrays, in their own namespace."""
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
-    return _evaluate("backward", x, grad_output, cfg)
+    return _evaluate("backward", x, grad_output,
+                     configure(activation, shape, config, **settings))

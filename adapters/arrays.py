@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gaaf_kernels import reference
-from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K
+from gaaf_kernels.reference import GAAFConfig, configure
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gaaf_kernels.reference import GAAFSettings
 
 # DLPack device types (dlpack.h: kDLCPU, kDLCUDA); kept here so that this module
 # imports without PyTorch.
@@ -73,13 +78,13 @@ def _torch_available() -> bool:
     return True
 
 
-def _numpy_reference(kind: str, x: np.ndarray, grad_output, **cfg) -> np.ndarray:
+def _numpy_reference(kind: str, x: np.ndarray, grad_output, cfg: GAAFConfig) -> np.ndarray:
     if kind == "forward":
-        return reference.forward(x, **cfg)
-    return reference.backward(x, np.asarray(grad_output), **cfg)
+        return reference.forward(x, config=cfg)
+    return reference.backward(x, np.asarray(grad_output), config=cfg)
 
 
-def _call(kind: str, x, grad_output, **cfg):
+def _call(kind: str, x, grad_output, cfg: GAAFConfig):
     which = _kind(x)
     if grad_output is not None and _kind(grad_output) != which:
         raise TypeError("x and grad_output must be the same kind of array")
@@ -87,55 +92,53 @@ def _call(kind: str, x, grad_output, **cfg):
         from . import torch as torch_adapter
 
         if kind == "forward":
-            return torch_adapter.gaaf(x, **cfg)
-        return torch_adapter.gaaf_backward(x, grad_output, **cfg)
+            return torch_adapter.gaaf(x, config=cfg)
+        return torch_adapter.gaaf_backward(x, grad_output, config=cfg)
     if which == "numpy":
         x = np.asarray(x)
         # DLPack cannot carry ml_dtypes' bfloat16, and without PyTorch there is no fused path.
         if x.dtype.name == "bfloat16" or not _torch_available():
-            return _numpy_reference(kind, x, grad_output, **cfg)
+            return _numpy_reference(kind, x, grad_output, cfg)
         from . import dlpack
 
         if grad_output is not None:
             grad_output = np.asarray(grad_output)
         return dlpack.run(kind, x, grad_output, library="NumPy", from_dlpack=np.from_dlpack,
-                          make_contiguous=np.ascontiguousarray, **cfg)
+                          make_contiguous=np.ascontiguousarray, cfg=cfg)
     if which == "cupy":
         from . import cupy as cupy_adapter
 
         if kind == "forward":
-            return cupy_adapter.forward(x, **cfg)
-        return cupy_adapter.backward(x, grad_output, **cfg)
+            return cupy_adapter.forward(x, config=cfg)
+        return cupy_adapter.backward(x, grad_output, config=cfg)
     if which == "jax":
         from . import jax as jax_adapter
 
         if kind == "forward":
-            return jax_adapter.gaaf(x, **cfg)
-        return jax_adapter.gaaf_backward(x, grad_output, **cfg)
+            return jax_adapter.gaaf(x, config=cfg)
+        return jax_adapter.gaaf_backward(x, grad_output, config=cfg)
     if which == "array-api":
         from . import array_api
 
         if kind == "forward":
-            return array_api.forward(x, **cfg)
-        return array_api.backward(x, grad_output, **cfg)
+            return array_api.forward(x, config=cfg)
+        return array_api.backward(x, grad_output, config=cfg)
     from . import dlpack
 
     return dlpack.run(kind, x, grad_output, library=type(x).__module__.split(".")[0],
-                      from_dlpack=_library_from_dlpack(x), make_contiguous=None, **cfg)
+                      from_dlpack=_library_from_dlpack(x), make_contiguous=None, cfg=cfg)
 
 
-def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-            K: float = DEFAULT_K,
-            activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None, band: bool = False):
-    """GAAF forward of any supported array; returns the same kind of array."""
-    return _call("forward", x, None, activation=activation, shape=shape, K=K,
-                 activation_params=activation_params, shape_params=shape_params, band=band)
+def forward(x, activation: str | None = None, shape: str | None = None, *,
+            config: GAAFConfig | None = None, **settings: Unpack[GAAFSettings]):
+    """GAAF forward of a NumPy, PyTorch, JAX or CuPy array, any Array API array
+    (array-api-strict, Dask, ...), or a CUDA DLPack array: ``gaaf()``'s settings, or
+    ``config=``. The result is the same kind of array on the same device and dtype; JAX
+    arrays stay differentiable."""
+    return _call("forward", x, None, configure(activation, shape, config, **settings))
 
 
-def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-             K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None, band: bool = False):
-    """dL/dx of any supported array from x and dL/dy; returns the same kind of array."""
-    return _call("backward", x, grad_output, activation=activation, shape=shape, K=K,
-                 activation_params=activation_params, shape_params=shape_params, band=band)
+def backward(x, grad_output, activation: str | None = None, shape: str | None = None, *,
+             config: GAAFConfig | None = None, **settings: Unpack[GAAFSettings]):
+    """dL/dx from x and dL/dy for any array ``forward`` accepts, as the same kind."""
+    return _call("backward", x, grad_output, configure(activation, shape, config, **settings))

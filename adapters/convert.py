@@ -15,11 +15,13 @@ import warnings
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
 from gaaf_kernels.reference import (
     DEFAULT_K,
+    GAAFConfig,
     activation_names,
     band_activations,
     get_shape,
@@ -33,15 +35,13 @@ from .convert_check import check_run, held_reason, unknown_reason
 from .functional import FunctionalScope, GAAFFunctionMode, install, installed
 from .torch import BACKENDS, GAAF
 
-__all__ = ["CONVERTIBLE", "ConversionReport", "Converted", "GAAFFunctionMode", "LeftAlone",
-           "conversion_table", "convert"]
+__all__ = ["ConversionReport", "Converted", "GAAFFunctionMode", "LeftAlone",
+           "conversion_table", "convert", "convert_report"]
 
 logger = logging.getLogger("gaaf_kernels.convert")
 
-# The torch.nn classes convert() turns into GAAF (kept for code that tests isinstance).
-CONVERTIBLE = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.SELU, nn.SiLU, nn.Mish, nn.Softsign,
-               nn.LeakyReLU, nn.ELU, nn.Softplus, nn.Hardtanh, nn.GELU, nn.Hardswish,
-               nn.Hardsigmoid)
+#: More classes for convert(): a class to a GAAF activation name, or to (name, params).
+ActivationMap = Mapping[type, "str | tuple[str, Mapping[str, float]]"]
 
 _GAAF_KWARGS = ("shape", "K", "shape_params", "band", "backend")
 _NOT_SELECTED = "not selected"
@@ -80,6 +80,8 @@ class ConversionReport:
     functional: FunctionalScope | None = None
     #: GAAF modules that were in the model before this call (a second convert()).
     already: list[str] = field(default_factory=list)
+    #: The converted model (the very object passed to ``convert_report()``).
+    model: nn.Module | None = None
     #: Whether an example forward ran (``example_inputs=`` / ``example_kwargs=``).
     checked: bool = False
     #: Converted modules (paths) that the example forward never called.
@@ -170,18 +172,45 @@ def _display(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def convert(
+def convert(model: nn.Module, activation_map: ActivationMap | None = None, *,
+            config: GAAFConfig | None = None, **options: Any) -> nn.Module:
+    """Swap the activation modules in ``model`` for ``GAAF``, in place; returns ``model``.
+
+    ``convert_report()`` takes the same arguments and returns the ``ConversionReport``
+    instead (``report.model`` is the model). Activation modules left alone are named in
+    a ``UserWarning`` (except those excluded by ``activations``), with the plain calls
+    and idle modules an example forward found, unless ``log=True``.
+    """
+    if "report" in options:
+        raise TypeError("convert() returns the model; convert_report(model, ...) takes the "
+                        "same arguments and returns the ConversionReport (its .model is the "
+                        "model)")
+    result = _convert(model, activation_map, config, **options)
+    if not options.get("log"):
+        _warn(result)
+    return model
+
+
+def convert_report(model: nn.Module, activation_map: ActivationMap | None = None, *,
+                   config: GAAFConfig | None = None, **options: Any) -> ConversionReport:
+    """``convert()``, returning what it did: a ``ConversionReport`` (``.model``,
+    ``.converted``, ``.left_alone``, ``.functional``, ``summary()``), warning about nothing.
+    """
+    return _convert(model, activation_map, config, **options)
+
+
+def _convert(
     model: nn.Module,
-    activation_map: Mapping[type, str | tuple[str, Mapping[str, float]]] | None = None,
+    activation_map: ActivationMap | None = None,
+    config: GAAFConfig | None = None,
     *,
     activations: Collection[str] | None = None,
     functional: bool = False,
-    report: bool = False,
     log: bool = False,
     example_inputs: tuple | None = None,
     example_kwargs: Mapping[str, object] | None = None,
     **gaaf_kwargs,
-) -> nn.Module | tuple[nn.Module, ConversionReport]:
+) -> ConversionReport:
     """Swap the activation modules in ``model`` for ``GAAF``, in place.
 
     Args:
@@ -191,7 +220,9 @@ def convert(
         activations: convert only to these GAAF activation names, e.g. ``{"gelu"}``.
         functional: also replace activation calls (``F.gelu``, ``torch.tanh``, ...) in
             the model's forward, by entering ``GAAFFunctionMode`` around it.
-        report: return ``(model, ConversionReport)`` instead of ``model``.
+        config: a ``GAAFConfig`` whose shape (with its parameters), K and band every GAAF
+            takes, in place of those keywords; its activation is not used (each module
+            brings its own, with its parameters).
         log: log the report's summary at INFO on the ``gaaf_kernels.convert`` logger.
         example_inputs, example_kwargs: run ``model(*example_inputs, **example_kwargs)``
             once after converting (under ``torch.no_grad()``, the RNG state restored), and
@@ -200,10 +231,10 @@ def convert(
         **gaaf_kwargs: ``shape``, ``K``, ``shape_params``, ``band``, ``backend`` for every
             GAAF. Invalid ones raise ``ValueError``/``TypeError`` before the model changes.
 
-    Activation modules left alone are named in the report; without ``report`` or
-    ``log``, a ``UserWarning`` names them (except those excluded by ``activations``),
-    and the plain calls and idle modules the example forward found.
+    Activation modules left alone are named in the report.
     """
+    if config is not None:
+        gaaf_kwargs = _settings_of(config, gaaf_kwargs)
     if "activation" in gaaf_kwargs or "activation_params" in gaaf_kwargs:
         raise TypeError("convert() takes the activation from each module; use activation_map")
     unknown = sorted(set(gaaf_kwargs) - set(_GAAF_KWARGS))
@@ -229,7 +260,7 @@ def convert(
         raise ValueError("the model was already converted with functional=True (its calls "
                          "are replaced already); convert it again without functional=True")
     _check_settings(gaaf_kwargs)
-    result = ConversionReport()
+    result = ConversionReport(model=model)
 
     def replacement(module: nn.Module, path: str) -> GAAF | None:
         source = _display(type(module))
@@ -314,9 +345,19 @@ def convert(
             raise
     if log:
         logger.info("%s", result.summary())
-    elif not report:
-        _warn(result)
-    return (model, result) if report else model
+    return result
+
+
+def _settings_of(config: GAAFConfig, gaaf_kwargs: dict) -> dict:
+    """``config``'s shared settings as convert()'s keywords (TypeError beside them)."""
+    if not isinstance(config, GAAFConfig):
+        raise TypeError(f"config must be a GAAFConfig, got {type(config).__name__}")
+    both = sorted(set(gaaf_kwargs) & {"shape", "K", "shape_params", "band"})
+    if both:
+        raise TypeError(f"pass either config= or {', '.join(both)}, not both")
+    settings = config.settings()
+    return {**gaaf_kwargs, **{name: settings[name]
+                              for name in ("shape", "K", "shape_params", "band")}}
 
 
 def _warn(result: ConversionReport) -> None:

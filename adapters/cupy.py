@@ -9,9 +9,14 @@ this module imports (and its checks run) without CuPy or a GPU.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K
+from gaaf_kernels.reference import GAAFConfig, configure
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gaaf_kernels.reference import GAAFSettings
 
 from . import dlpack
 
@@ -49,8 +54,7 @@ def _on_current_stream(xp):
     return torch.cuda.stream(torch.cuda.ExternalStream(stream.ptr, device=device))
 
 
-def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_params, band,
-          out):
+def _call(kind, x, grad_output, cfg: GAAFConfig, out):
     xp = _module_of(x)
     for name, other in (("grad_output", grad_output), ("out", out)):
         if other is not None and _module_of(other) is not xp:
@@ -58,27 +62,22 @@ def _call(kind, x, grad_output, activation, shape, K, activation_params, shape_p
     with _on_current_stream(xp):
         return dlpack.run(
             kind, x, grad_output, library=LIBRARY if xp.__name__ == "cupy" else "NumPy",
-            from_dlpack=xp.from_dlpack, make_contiguous=xp.ascontiguousarray,
-            activation=activation, shape=shape, K=K, activation_params=activation_params,
-            shape_params=shape_params, band=band, out=out)
+            from_dlpack=xp.from_dlpack, make_contiguous=xp.ascontiguousarray, cfg=cfg,
+            out=out)
 
 
-def forward(x, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-            K: float = DEFAULT_K,
-            activation_params: Mapping[str, float] | None = None,
-            shape_params: Mapping[str, float] | None = None, band: bool = False, out=None):
+def forward(x, activation: str | None = None, shape: str | None = None, *,
+            config: GAAFConfig | None = None, out=None, **settings: Unpack[GAAFSettings]):
     """GAAF forward of a CuPy array; the result is a CuPy array (``out`` if given).
 
-    ``out`` must match x in shape, dtype and device and be laid out as the result
-    (x's strides for a dense x, C order otherwise).
+    Takes ``gaaf()``'s settings or ``config=``. ``out`` must match x in shape, dtype and
+    device and be laid out as the result (x's strides for a dense x, C order otherwise).
     """
-    return _call("forward", x, None, activation, shape, K, activation_params, shape_params,
-                 band, out)
+    return _call("forward", x, None, configure(activation, shape, config, **settings), out)
 
 
-def backward(x, grad_output, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-             K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-             shape_params: Mapping[str, float] | None = None, band: bool = False, out=None):
+def backward(x, grad_output, activation: str | None = None, shape: str | None = None, *,
+             config: GAAFConfig | None = None, out=None, **settings: Unpack[GAAFSettings]):
     """dL/dx from x and dL/dy (CuPy arrays of one shape and dtype)."""
-    return _call("backward", x, grad_output, activation, shape, K, activation_params,
-                 shape_params, band, out)
+    return _call("backward", x, grad_output, configure(activation, shape, config, **settings),
+                 out)

@@ -10,13 +10,13 @@ library: a documented copy, never a wrong answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import torch
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
-from gaaf_kernels.reference import resolve
+from gaaf_kernels.reference import GAAFConfig
 
 from . import torch as torch_adapter
 
@@ -70,17 +70,10 @@ def run(
     library: str,
     from_dlpack: Callable,
     make_contiguous: Callable | None,
-    activation: str,
-    shape: str | None,
-    K: float,
-    activation_params: Mapping[str, float] | None,
-    shape_params: Mapping[str, float] | None,
-    band: bool = False,
+    cfg: GAAFConfig,
     out=None,
 ):
     """Forward (``grad_output is None``) or backward of GAAF on DLPack arrays."""
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
     xt = import_array(x, "x", library, make_contiguous)
     args = [xt]
     if kind == "backward":
@@ -98,8 +91,7 @@ def run(
             launcher(*args, cfg, out=out_tensor)
             return out
         op = torch_adapter.gaaf if kind == "forward" else torch_adapter.gaaf_backward
-        result = op(*args, activation, shape, K=K, activation_params=activation_params,
-                    shape_params=shape_params, band=band, backend=backend)
+        result = op(*args, config=cfg, backend=backend)
     if out is None:
         return from_dlpack(result)
     out_tensor.copy_(result)

@@ -21,12 +21,18 @@ left alone (``gaaf`` takes one array; map it over a pytree with ``jax.tree.map``
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import jax
 
-from gaaf_kernels.reference import DEFAULT_ACTIVATION, DEFAULT_K, Resolved, resolve
+from gaaf_kernels.reference import GAAFConfig, configure
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from gaaf_kernels.reference import GAAFSettings
 
 from . import jax_xla
 
@@ -99,7 +105,7 @@ def _platform_split(xla_fn: Callable, triton_fn: Callable | None, backend: str) 
 
 
 @functools.lru_cache(maxsize=256)
-def _functions(cfg: Resolved, backend: str) -> tuple[Callable, Callable]:
+def _functions(cfg: GAAFConfig, backend: str) -> tuple[Callable, Callable]:
     """(forward, backward) for one configuration, both jitted; forward differentiable."""
     triton_fwd = triton_factor = triton_bwd = None
     if _uses_triton(backend):
@@ -149,38 +155,32 @@ def _functions(cfg: Resolved, backend: str) -> tuple[Callable, Callable]:
     return jax.jit(forward), jax.jit(backward)
 
 
-def _prepare(x, activation, shape, K, activation_params, shape_params, band, backend):
+def _prepare(x, cfg: GAAFConfig, backend: str):
     if not isinstance(x, jax.Array):
         raise TypeError(f"expected a JAX array, got {type(x).__module__}.{type(x).__name__}; "
                         "convert it with jnp.asarray")
     jax_xla.compute_dtype(x.dtype)  # TypeError for unsupported dtypes, at trace time
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
     return _functions(cfg, _check_backend(backend))
 
 
-def gaaf(x: jax.Array, activation: str = DEFAULT_ACTIVATION, shape: str | None = None, *,
-         K: float = DEFAULT_K, activation_params: Mapping[str, float] | None = None,
-         shape_params: Mapping[str, float] | None = None, band: bool = False,
-         backend: str = "auto") -> jax.Array:
+def gaaf(x: jax.Array, activation: str | None = None, shape: str | None = None, *,
+         config: GAAFConfig | None = None, backend: str = "auto",
+         **settings: Unpack[GAAFSettings]) -> jax.Array:
     """y = phi(x) + g(x) s(x), differentiable (first and second order) by JAX.
 
-    Same arguments as the PyTorch ``gaaf``; ``backend``: ``"auto"`` (the Triton kernels on
-    CUDA devices when jax-triton is installed, XLA elsewhere), ``"xla"`` or ``"triton"``.
+    Same arguments as the PyTorch ``gaaf`` (the settings, or ``config=``); ``backend``:
+    ``"auto"`` (the Triton kernels on CUDA devices when jax-triton is installed, XLA
+    elsewhere), ``"xla"`` or ``"triton"``.
     """
-    forward, _ = _prepare(x, activation, shape, K, activation_params, shape_params, band,
-                          backend)
+    forward, _ = _prepare(x, configure(activation, shape, config, **settings), backend)
     return forward(x)
 
 
-def gaaf_backward(x: jax.Array, grad_output: jax.Array, activation: str = DEFAULT_ACTIVATION,
-                  shape: str | None = None, *, K: float = DEFAULT_K,
-                  activation_params: Mapping[str, float] | None = None,
-                  shape_params: Mapping[str, float] | None = None, band: bool = False,
-                  backend: str = "auto") -> jax.Array:
+def gaaf_backward(x: jax.Array, grad_output: jax.Array, activation: str | None = None,
+                  shape: str | None = None, *, config: GAAFConfig | None = None,
+                  backend: str = "auto", **settings: Unpack[GAAFSettings]) -> jax.Array:
     """dL/dx = dL/dy (phi' + s + g s'), from x and dL/dy (one shape and dtype)."""
-    _, backward = _prepare(x, activation, shape, K, activation_params, shape_params, band,
-                           backend)
+    _, backward = _prepare(x, configure(activation, shape, config, **settings), backend)
     if not isinstance(grad_output, jax.Array):
         raise TypeError("grad_output must be a JAX array like x")
     if grad_output.shape != x.shape or grad_output.dtype != x.dtype:
@@ -189,46 +189,30 @@ def gaaf_backward(x: jax.Array, grad_output: jax.Array, activation: str = DEFAUL
     return backward(x, grad_output)
 
 
-def _frozen(params: Mapping[str, float] | tuple | None) -> tuple[tuple[str, float], ...]:
-    items = params.items() if isinstance(params, Mapping) else (params or ())
-    return tuple(sorted((str(k), float(v)) for k, v in items))
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class GAAF:
     """GAAF as a frozen, hashable callable: a static argument of ``jax.jit``, a field of a
     Flax or Equinox module, or a plain function in a JAX model.
 
-    ``GAAF("relu", K=5000.0)(x)`` is ``gaaf(x, "relu", K=5000.0)``. The configuration is
-    validated when the object is made.
+    ``GAAF("relu", K=5000.0)(x)`` is ``gaaf(x, "relu", K=5000.0)``; it takes ``gaaf()``'s
+    arguments (or ``config=``). The configuration is validated when the object is made;
+    ``self.config`` is the ``GAAFConfig``.
     """
 
-    activation: str = DEFAULT_ACTIVATION
-    shape: str | None = None
-    K: float = field(default=DEFAULT_K, kw_only=True)
-    activation_params: tuple[tuple[str, float], ...] = field(default=(), kw_only=True)
-    shape_params: tuple[tuple[str, float], ...] = field(default=(), kw_only=True)
-    band: bool = field(default=False, kw_only=True)
-    backend: str = field(default="auto", kw_only=True)
+    config: GAAFConfig
+    backend: str = "auto"
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "activation_params", _frozen(self.activation_params))
-        object.__setattr__(self, "shape_params", _frozen(self.shape_params))
-        object.__setattr__(self, "K", float(self.K))
-        if self.backend not in BACKENDS:  # "triton" is checked where it runs
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; "
-                             f"got {self.backend!r}")
-        self.resolved()
+    def __init__(self, activation: str | None = None, shape: str | None = None, *,
+                 config: GAAFConfig | None = None, backend: str = "auto",
+                 **settings: Unpack[GAAFSettings]) -> None:
+        if backend not in BACKENDS:  # "triton" is checked where it runs
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+        object.__setattr__(self, "config", configure(activation, shape, config, **settings))
+        object.__setattr__(self, "backend", backend)
 
-    def resolved(self) -> Resolved:
-        """The validated configuration (names, parameters in order, K, band)."""
-        return resolve(self.activation, self.shape, K=self.K,
-                       activation_params=dict(self.activation_params),
-                       shape_params=dict(self.shape_params), band=self.band)
+    def resolved(self) -> GAAFConfig:
+        """The validated configuration (the earlier name of ``self.config``)."""
+        return self.config
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return gaaf(x, self.activation, self.shape, K=self.K,
-                    activation_params=dict(self.activation_params),
-                    shape_params=dict(self.shape_params), band=self.band,
-                    backend=self.backend)
-
+        return gaaf(x, config=self.config, backend=self.backend)

@@ -24,7 +24,7 @@ import triton
 import triton.language as tl
 
 from gaaf_kernels.kernels.gaaf import gaaf_backward_kernel, gaaf_forward_kernel
-from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference import GAAFConfig
 
 N_SCALARS = 9  # K, 1/K, a0..a2, s0..s2, 1/m (launch.scalar_arguments' order)
 
@@ -65,7 +65,7 @@ def jax_backward_kernel(x_ptr, dy_ptr, scalars_ptr, n_elements, dx_ptr,
         BLOCK_SIZE, INT64_OFFSETS, BF16_AS_BITS)
 
 
-def scalars(cfg: Resolved, dtype_name: str) -> np.ndarray:
+def scalars(cfg: GAAFConfig, dtype_name: str) -> np.ndarray:
     """[K, 1/K, a0..a2, s0..s2, 1/m] in the compute dtype, rounded as the kernels round."""
     from gaaf_kernels.kernels import launch
 
@@ -80,7 +80,7 @@ def _torch_dtype(dtype_name: str):
     return getattr(torch, dtype_name)
 
 
-def launch_plan(cfg: Resolved, kernel: str, dtype_name: str, n: int,
+def launch_plan(cfg: GAAFConfig, kernel: str, dtype_name: str, n: int,
                 interpreted: bool = False) -> tuple[object, dict, dict, tuple[int]]:
     """(wrapper kernel, function constexprs, launch options, grid): the launch rules of
     ``kernels/launch.py`` for ``n`` elements of storage dtype ``dtype_name``."""
@@ -135,7 +135,7 @@ def _call_keywords() -> tuple[str, dict]:
         "use backend='xla' or jax-triton 0.3 to 0.4")
 
 
-def _call(kernel: str, arrays: list, cfg: Resolved):
+def _call(kernel: str, arrays: list, cfg: GAAFConfig):
     import jax
     import jax.numpy as jnp
 
@@ -157,24 +157,24 @@ def _call(kernel: str, arrays: list, cfg: Resolved):
     return out.reshape(x.shape)
 
 
-def forward(x, cfg: Resolved):
+def forward(x, cfg: GAAFConfig):
     """The fused forward kernel on a CUDA JAX array (jax-triton)."""
     return _call("forward", [x], cfg)
 
 
-def backward(x, dy, cfg: Resolved):
+def backward(x, dy, cfg: GAAFConfig):
     """The fused backward kernel: dy * (phi' + s + g s'), in x's dtype."""
     return _call("backward", [x, dy], cfg)
 
 
-def factor(xc, cfg: Resolved):
+def factor(xc, cfg: GAAFConfig):
     """phi' + s + g s' in the compute dtype of ``xc`` (the backward kernel with dy = 1)."""
     import jax.numpy as jnp
 
     return _call("backward", [xc, jnp.ones_like(xc)], cfg)
 
 
-def launch_on_torch(kernel: str, cfg: Resolved, *tensors):
+def launch_on_torch(kernel: str, cfg: GAAFConfig, *tensors):
     """Run a wrapper kernel on torch tensors (CPU under ``TRITON_INTERPRET=1``, or CUDA):
     the wrappers' own test, without jax-triton."""
     import torch

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import jax.scipy.special as jsp
 import numpy as np
 
-from gaaf_kernels.reference import FunctionSpec, Resolved
+from gaaf_kernels.reference import FunctionSpec, GAAFConfig
 from gaaf_kernels.reference import formulas as f
 from gaaf_kernels.reference.namespaces import NUMPY
 
@@ -65,13 +65,13 @@ def compute_dtype(dtype) -> np.dtype:
                     f"got {name}")
 
 
-def numpy_only(cfg: Resolved) -> bool:
+def numpy_only(cfg: GAAFConfig) -> bool:
     """True when the activation or the shape has NumPy functions only (JAX cannot trace
     them): the values then come from the NumPy reference through ``jax.pure_callback``."""
     return not (cfg.activation.array_generic and cfg.shape.array_generic)
 
 
-def _reference_callback(fn: Callable, cfg: Resolved, x, *rest):
+def _reference_callback(fn: Callable, cfg: GAAFConfig, x, *rest):
     """``fn`` (reference.forward or backward) on the host, as a JAX value of x's shape and
     dtype; elementwise, so ``vmap`` passes whole batches."""
     from gaaf_kernels import reference
@@ -94,7 +94,7 @@ def _reference_callback(fn: Callable, cfg: Resolved, x, *rest):
 class _Parts:
     """The parameters of one configuration as scalars of the compute dtype."""
 
-    def __init__(self, cfg: Resolved, cd: np.dtype):
+    def __init__(self, cfg: GAAFConfig, cd: np.dtype):
         self.cfg = cfg
         scalar = np.dtype(cd).type
         self.k = scalar(cfg.K)
@@ -113,7 +113,7 @@ class _Parts:
         return getattr(self.cfg.shape, which)(JAX, x, *self.sp)
 
 
-def value(x, cfg: Resolved):
+def value(x, cfg: GAAFConfig):
     """y = phi(x) + g(x) s(x) in x's dtype (NaN where x is NaN)."""
     if numpy_only(cfg):
         return _reference_callback("forward", cfg, x)
@@ -125,7 +125,7 @@ def value(x, cfg: Resolved):
     return f.gaaf_value(JAX, xc, p.act("value", xc), f.sawtooth(JAX, xc, p.k), s).astype(x.dtype)
 
 
-def factor(xc, cfg: Resolved):
+def factor(xc, cfg: GAAFConfig):
     """phi' + s + g s' in the compute dtype of ``xc`` (NaN where x is NaN)."""
     if numpy_only(cfg):
         return _reference_callback("backward", cfg, xc, jnp.ones_like(xc))
@@ -158,7 +158,7 @@ def _third_of_activation(p: _Parts, xc):
     return jax.jvp(lambda t: p.act("second_derivative", t), (xc,), (jnp.ones_like(xc),))[1]
 
 
-def second(xc, cfg: Resolved):
+def second(xc, cfg: GAAFConfig):
     """d/dx (phi' + s + g s') = phi'' + 2 s' + g s'' in the compute dtype, a.e."""
     if numpy_only(cfg):
         raise ValueError(

@@ -18,28 +18,25 @@ any device). Under ``torch.compile`` an explicit backend keeps that kernel, opaq
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
-from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shape, resolve
-from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, generation
+from gaaf_kernels.reference import GAAFConfig, configure
 
 from . import torch_composite, torch_fused
 from .torch_private import engine_will_execute, functorch_transforms_active
 
-BACKENDS = ("auto", "triton", "torch")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
+    from gaaf_kernels.reference import GAAFSettings
 
-def _config(activation: str, shape: str, K: float, activation_params: list[float],
-            shape_params: list[float], band: bool) -> Resolved:
-    act, params = get_activation(activation), tuple(activation_params)
-    return Resolved(activation=act, shape=get_shape(shape), activation_params=params,
-                    shape_params=tuple(shape_params), K=K, band=band,
-                    inv_bound=band_inverse_bound(act, params) if band else None)
+Backend = Literal["auto", "triton", "torch"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 def _into(out: Tensor | None, result: Tensor) -> Tensor:
@@ -48,14 +45,14 @@ def _into(out: Tensor | None, result: Tensor) -> Tensor:
     return out.copy_(result)
 
 
-def _run_forward(x: Tensor, cfg: Resolved, backend: str, out: Tensor | None = None) -> Tensor:
+def _run_forward(x: Tensor, cfg: GAAFConfig, backend: str, out: Tensor | None = None) -> Tensor:
     """The fused forward on ``backend``; the Triton kernel writes ``out`` directly."""
     if backend == "triton":
         return launch.forward(x, cfg, out=out)
     return _into(out, torch_composite.forward(x, cfg))
 
 
-def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str,
+def _run_backward(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, backend: str,
                   out: Tensor | None = None) -> Tensor:
     """The fused backward on ``backend``; the Triton kernel writes ``out`` directly."""
     if backend == "triton":
@@ -67,7 +64,7 @@ def _run_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str,
 def _forward_op(x: Tensor, activation: str, shape: str, K: float,
                 activation_params: list[float], shape_params: list[float],
                 backend: str, band: bool = False) -> Tensor:
-    cfg = _config(activation, shape, K, activation_params, shape_params, band)
+    cfg = GAAFConfig.from_op_args(activation, shape, K, activation_params, shape_params, band)
     return _run_forward(x, cfg, backend)
 
 
@@ -80,7 +77,7 @@ def _(x, activation, shape, K, activation_params, shape_params, backend, band=Fa
 def _backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K: float,
                  activation_params: list[float], shape_params: list[float],
                  backend: str, band: bool = False) -> Tensor:
-    cfg = _config(activation, shape, K, activation_params, shape_params, band)
+    cfg = GAAFConfig.from_op_args(activation, shape, K, activation_params, shape_params, band)
     return _run_backward(x, grad_output, cfg, backend)
 
 
@@ -95,7 +92,7 @@ def _second_op(x: Tensor, w: Tensor, activation: str, shape: str, K: float,
                activation_params: list[float], shape_params: list[float],
                backend: str, band: bool = False) -> Tensor:
     """``w * d2y/dx2``: the derivative of ``backward(x, w)`` in x (composite, any device)."""
-    cfg = _config(activation, shape, K, activation_params, shape_params, band)
+    cfg = GAAFConfig.from_op_args(activation, shape, K, activation_params, shape_params, band)
     return torch_composite.second(x, w, cfg)
 
 
@@ -157,7 +154,7 @@ def _functorch_active() -> bool:
     return functorch_transforms_active()  # torch.func: grad, vmap, jvp
 
 
-def _backward_any(x: Tensor, grad_output: Tensor, cfg: Resolved, backend: str) -> Tensor:
+def _backward_any(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:
     """The backward as a differentiable ``_Backward`` where anything may differentiate
     or transform it (grad mode on: double backward; a torch.func transform), else the
     kernel directly (a Function.apply costs tens of microseconds per call)."""
@@ -179,7 +176,7 @@ class _EagerForward(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    def forward(ctx, x: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:
         ctx.save_for_backward(x)  # only x, as in the custom op
         ctx.save_for_forward(x)
         ctx.cfg, ctx.backend = cfg, backend
@@ -202,7 +199,7 @@ class _Forward(_EagerForward):
     same backward and jvp."""
 
     @staticmethod
-    def forward(x: Tensor, cfg: Resolved, backend: str) -> Tensor:  # type: ignore[override]
+    def forward(x: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:  # type: ignore[override]
         return _run_forward(x, cfg, backend)
 
     @staticmethod
@@ -221,7 +218,7 @@ class _Backward(torch.autograd.Function):
     """dx = w * (phi' + s + g s')(x): GAAF's backward as a differentiable function."""
 
     @staticmethod
-    def forward(x: Tensor, w: Tensor, cfg: Resolved, backend: str) -> Tensor:
+    def forward(x: Tensor, w: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:
         return _run_backward(x, w, cfg, backend)
 
     @staticmethod
@@ -258,7 +255,7 @@ class _Second(torch.autograd.Function):
     """w * d2y/dx2 = w * (phi'' + 2 s' + g s''); not differentiable (a clear error)."""
 
     @staticmethod
-    def forward(x: Tensor, w: Tensor, cfg: Resolved) -> Tensor:
+    def forward(x: Tensor, w: Tensor, cfg: GAAFConfig) -> Tensor:
         return torch_composite.second(x, w, cfg)
 
     @staticmethod
@@ -289,7 +286,7 @@ class _Second(torch.autograd.Function):
         return _Second.apply(x, w, cfg), 0
 
 
-def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
+def _apply_forward(x: Tensor, cfg: GAAFConfig, requested: str) -> Tensor:
     """``requested``: the backend as the caller named it ("auto" included)."""
     backend = select_backend(requested, x)
     if torch.jit.is_tracing():
@@ -303,38 +300,13 @@ def _apply_forward(x: Tensor, cfg: Resolved, requested: str) -> Tensor:
     return _EagerForward.apply(x, cfg, backend)
 
 
-def _apply_backward(x: Tensor, grad_output: Tensor, cfg: Resolved, requested: str) -> Tensor:
+def _apply_backward(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, requested: str) -> Tensor:
     backend = select_backend(requested, x)
     if torch.compiler.is_compiling():
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.backward_values(x, grad_output, cfg)
         return _backward_op(x, grad_output, *_op_args(cfg, backend))
     return _backward_any(x, grad_output, cfg, backend)
-
-
-_resolved: dict = {}
-
-
-def _resolve(activation, shape, K, activation_params, shape_params, band=False) -> Resolved:
-    """``resolve`` memoized on its (hashable) arguments and the registry's generation."""
-    if torch.compiler.is_compiling():
-        return resolve(activation, shape, K=K, activation_params=activation_params,
-                       shape_params=shape_params, band=band)
-    try:
-        key = (activation, shape, K, band, generation(),
-               tuple(sorted((activation_params or {}).items())),
-               tuple(sorted((shape_params or {}).items())))
-        cfg = _resolved.get(key)
-    except TypeError:  # unhashable or unsortable arguments: no caching
-        key, cfg = None, None
-    if cfg is None:
-        cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                      shape_params=shape_params, band=band)
-        if key is not None:
-            if len(_resolved) > 1024:
-                _resolved.clear()
-            _resolved[key] = cfg
-    return cfg
 
 
 def select_backend(backend: str, x: Tensor) -> str:
@@ -354,44 +326,36 @@ def _check_tensor(x, name: str = "x") -> None:
     launch.check_dtype(x.dtype)
 
 
-def _op_args(cfg: Resolved, backend: str) -> tuple:
-    return (cfg.activation.name, cfg.shape.name, cfg.K, list(cfg.activation_params),
-            list(cfg.shape_params), backend, cfg.band)
+def _op_args(cfg: GAAFConfig, backend: str) -> tuple:
+    """The custom ops' arguments after x (and w): the config's, backend before band."""
+    *settings, band = cfg.op_args()
+    return (*settings, backend, band)
 
 
-def gaaf(
-    x: Tensor,
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-    backend: str = "auto",
-) -> Tensor:
+def _configure(activation, shape, config, settings) -> GAAFConfig:
+    # No memo while Dynamo traces: a dict of configs is no part of a graph.
+    return configure(activation, shape, config, memo=not torch.compiler.is_compiling(),
+                     **settings)
+
+
+def gaaf(x: Tensor, activation: str | None = None, shape: str | None = None, *,
+         config: GAAFConfig | None = None, backend: Backend = "auto",
+         **settings: Unpack[GAAFSettings]) -> Tensor:
     """GAAF activation ``phi(x) + g(x) * s(x)``, differentiable (backward saves only x).
 
-    ``band=True`` uses the saturation band s (1 - phi'/m) as the shape.
+    ``activation`` (default tanh) and ``shape`` (default: the activation's) are
+    registered names; the settings ``K``, ``activation_params``, ``shape_params`` and
+    ``band`` (the saturation band s (1 - phi'/m) as the shape) are keywords, or pass one
+    ``config=GAAFConfig(...)`` instead of all of them.
     """
     _check_tensor(x)
-    cfg = _resolve(activation, shape, K, activation_params, shape_params, band)
-    return _apply_forward(x, cfg, backend)
+    return _apply_forward(x, _configure(activation, shape, config, settings), backend)
 
 
-def gaaf_backward(
-    x: Tensor,
-    grad_output: Tensor,
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-    backend: str = "auto",
-) -> Tensor:
-    """dL/dx from x and dL/dy (for hand-written backpropagation).
+def gaaf_backward(x: Tensor, grad_output: Tensor, activation: str | None = None,
+                  shape: str | None = None, *, config: GAAFConfig | None = None,
+                  backend: Backend = "auto", **settings: Unpack[GAAFSettings]) -> Tensor:
+    """dL/dx from x and dL/dy (for hand-written backpropagation); ``gaaf()``'s arguments.
 
     Differentiable in both arguments: its derivative in x is GAAF's second derivative
     (``reference.second_derivative``).
@@ -399,7 +363,7 @@ def gaaf_backward(
     _check_tensor(x)
     _check_tensor(grad_output, "grad_output")
     check_like(x, grad_output)
-    cfg = _resolve(activation, shape, K, activation_params, shape_params, band)
+    cfg = _configure(activation, shape, config, settings)
     return _apply_backward(x, grad_output, cfg, backend)
 
 
@@ -413,10 +377,13 @@ _NO_TORCHSCRIPT = (
 class GAAF(nn.Module):
     """GAAF activation as a module: ``GAAF("relu")`` replaces ``nn.ReLU()``.
 
+    Takes ``gaaf()``'s arguments (or ``config=GAAFConfig(...)``); ``self.config`` is the
+    validated ``GAAFConfig``.
+
     Args:
         activation: a registered activation name (``gaaf_kernels.activations()``).
         shape: a registered shape name, or None for the activation's default.
-        K: frequency constant of the sawtooth, finite and > 0.
+        K: frequency constant of the sawtooth, finite and > 0 (keyword).
         activation_params: overrides of the activation's parameters by name.
         shape_params: overrides of the shape function's parameters by name.
         band: multiply the shape by the saturation band ``1 - phi'(x)/m`` (m = sup
@@ -424,22 +391,14 @@ class GAAF(nn.Module):
         backend: "auto", "triton" or "torch".
     """
 
-    def __init__(
-        self,
-        activation: str = DEFAULT_ACTIVATION,
-        shape: str | None = None,
-        K: float = DEFAULT_K,
-        activation_params: Mapping[str, float] | None = None,
-        shape_params: Mapping[str, float] | None = None,
-        band: bool = False,
-        backend: str = "auto",
-    ) -> None:
+    def __init__(self, activation: str | None = None, shape: str | None = None, *,
+                 config: GAAFConfig | None = None, backend: Backend = "auto",
+                 **settings: Unpack[GAAFSettings]) -> None:
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(
                 f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-        self.config = resolve(activation, shape, K=K, activation_params=activation_params,
-                              shape_params=shape_params, band=band)
+        self.config = configure(activation, shape, config, **settings)
         self.backend = backend
 
     def forward(self, x: Tensor) -> Tensor:
@@ -466,9 +425,9 @@ class GAAF(nn.Module):
 
 
 def __getattr__(name: str):
-    # convert() and CONVERTIBLE live in adapters/convert.py, which imports GAAF from here;
-    # a lazy lookup keeps `from gaaf_kernels.adapters.torch import convert` without a cycle.
-    if name in ("convert", "CONVERTIBLE"):
+    # convert() lives in adapters/convert.py, which imports GAAF from here; a lazy lookup
+    # keeps `from gaaf_kernels.adapters.torch import convert` without a cycle.
+    if name in ("convert", "convert_report"):
         import importlib
 
         return getattr(importlib.import_module(".convert", __package__), name)

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import torch
 
 from gaaf_kernels.kernels.layout import flat, in_layout_of
-from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference import GAAFConfig
 from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
 from gaaf_kernels.reference import second_derivative as reference_second
@@ -287,7 +287,7 @@ def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor
 _scalar_cache: dict = {}
 
 
-def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
+def _scalars(cfg: GAAFConfig, device: torch.device) -> torch.Tensor:
     """[K, activation params..., shape params..., (1/m under band)] as float64 on
     ``device``, cached: on a GPU a fresh tensor per call would be a blocking
     host-to-device copy."""
@@ -304,11 +304,11 @@ def _scalars(cfg: Resolved, device: torch.device) -> torch.Tensor:
     return scalars
 
 
-def numpy_only(cfg: Resolved) -> bool:
+def numpy_only(cfg: GAAFConfig) -> bool:
     return not (cfg.activation.array_generic and cfg.shape.array_generic)
 
 
-def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def _via_reference(fn, x: torch.Tensor, *rest: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     """User functions given only for NumPy: evaluate through the reference (CPU only)."""
     if x.device.type != "cpu":
         raise RuntimeError(
@@ -336,7 +336,7 @@ def _owned(flat_result: torch.Tensor, layout: torch.Tensor) -> torch.Tensor:
                         layout.shape, layout.stride())
 
 
-def _elementwise(key, math_fn, constants: tuple, cfg: Resolved, x: torch.Tensor,
+def _elementwise(key, math_fn, constants: tuple, cfg: GAAFConfig, x: torch.Tensor,
                  *others: torch.Tensor) -> torch.Tensor:
     """``math_fn`` over x and the same-shaped ``others`` in x's memory order, the result
     in x's layout. Flat 1-d inputs: one compiled graph per dtype serves every shape."""
@@ -352,7 +352,7 @@ def _elementwise(key, math_fn, constants: tuple, cfg: Resolved, x: torch.Tensor,
     return _owned(result, layout)
 
 
-def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def forward(x: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     if x.numel() == 0:
         return torch.empty_like(x)
     if numpy_only(cfg):
@@ -364,7 +364,7 @@ def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
     return _elementwise(key, _forward_math, constants, cfg, x)
 
 
-def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     if x.numel() == 0:
         return torch.empty_like(x)
     if numpy_only(cfg):
@@ -378,7 +378,7 @@ def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch
     return _elementwise(key, _backward_math, constants, cfg, x, grad_output)
 
 
-def second(x: torch.Tensor, w: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def second(x: torch.Tensor, w: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     """``w * d2y/dx2`` (the derivative of ``backward(x, w)`` in x) on any device, for
     every backend (the Triton kernels have no second pass). RuntimeError where a
     function lacks its second derivative, and under ``band=True`` (it needs phi''')."""

@@ -20,14 +20,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gaaf_kernels.reference import Resolved
+from gaaf_kernels.reference import GAAFConfig
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS, BUILTIN_SHAPES
 
 from . import torch_composite as composite
 from .torch_private import exporting, inductor_config, traced_route_supported
 
 
-def fusable(x: torch.Tensor, cfg: Resolved, backend: str) -> bool:
+def fusable(x: torch.Tensor, cfg: GAAFConfig, backend: str) -> bool:
     """Whether the activation is traced as pointwise math (else: the opaque custom op).
 
     * an explicit ``backend`` ("triton", "torch"): never; the caller asked for that
@@ -65,7 +65,7 @@ def _rounds_x_times_k(device_type: str) -> bool:
     return False
 
 
-def _scalars(x: torch.Tensor, cfg: Resolved):
+def _scalars(x: torch.Tensor, cfg: GAAFConfig):
     """K as a 0-d tensor of the compute dtype, as the composite has it (``1/K`` is then
     rounded in that dtype); the parameters of the built-in functions as Python floats
     holding values of the compute dtype, those of user functions as 0-d tensors.
@@ -100,13 +100,13 @@ def _rounded(values: tuple, double: bool) -> tuple:
         return tuple(float(np.float32(v)) for v in values)
 
 
-def forward_values(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def forward_values(x: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     k, ap, sp, inv_m = _scalars(x, cfg)
     return composite.forward_values(x, cfg.activation.value, cfg.shape.value, k, ap, sp,
                                     cfg.activation.derivative if cfg.band else None, inv_m)
 
 
-def backward_values(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def backward_values(x: torch.Tensor, grad_output: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     k, ap, sp, inv_m = _scalars(x, cfg)
     return composite.backward_values(
         x, grad_output, cfg.activation.derivative, cfg.shape.value, cfg.shape.derivative,
@@ -117,7 +117,7 @@ class _TracedGAAF(torch.autograd.Function):
     """Forward and backward as traceable torch ops; the backward recomputes from x."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.cfg = cfg
         return forward_values(x, cfg)
@@ -128,6 +128,6 @@ class _TracedGAAF(torch.autograd.Function):
         return backward_values(x, grad_output, ctx.cfg), None
 
 
-def forward(x: torch.Tensor, cfg: Resolved) -> torch.Tensor:
+def forward(x: torch.Tensor, cfg: GAAFConfig) -> torch.Tensor:
     """Differentiable GAAF as pointwise ops, for Dynamo to trace."""
     return _TracedGAAF.apply(x, cfg)

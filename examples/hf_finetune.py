@@ -4,7 +4,7 @@
 
 The model is built from a config (random weights, nothing downloaded) and trained as a
 byte-level language model (vocabulary: the 256 byte values, so no tokenizer is needed)
-on the short text below. ``convert(model, report=True)`` swaps GPT-2's activation
+on the short text below. ``convert_report(model)`` swaps GPT-2's activation
 (``NewGELUActivation``, i.e. ``gelu_new``) for ``GAAF("gelu_tanh")`` and says what it
 did. The same call works on a model from ``from_pretrained``.
 """
@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # build from a config; never downl
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from gaaf_kernels import convert  # noqa: E402
+from gaaf_kernels import convert_report  # noqa: E402
 
 TEXT = (
     "Gradient acceleration in activation functions adds a small sawtooth to each "
@@ -39,7 +39,8 @@ def main(steps: int = 30, seed: int = 0, log_every: int = 10) -> tuple[list[floa
     torch.manual_seed(seed)
     config = transformers.GPT2Config(vocab_size=256, n_positions=64, n_embd=64, n_layer=2,
                                      n_head=2, bos_token_id=0, eos_token_id=0)
-    model, report = convert(transformers.GPT2LMHeadModel(config), report=True)
+    report = convert_report(transformers.GPT2LMHeadModel(config))
+    model = report.model
     print(report.summary())
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     data = batches(TEXT, length=32, batch=8, generator=torch.Generator().manual_seed(seed))

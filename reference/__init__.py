@@ -1,21 +1,23 @@
 """NumPy reference for GAAF: the semantics every other path is tested against."""
 
+from .config import GAAFConfig, GAAFSettings, configure, resolve
 from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward, second_derivative
 from .registry import (
     DEFAULT_ACTIVATION,
     DEFAULT_K,
     FunctionSpec,
-    Resolved,
     activation_names,
     band_activations,
     get_activation,
     get_shape,
-    resolve,
     shape_names,
 )
 
+Resolved = GAAFConfig  # the earlier name
+
 __all__ = [
-    "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "Resolved",
-    "activation_names", "backward", "band_activations", "compute_dtype", "forward",
-    "get_activation", "get_shape", "resolve", "second_derivative", "shape_names",
+    "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "GAAFConfig",
+    "GAAFSettings", "Resolved", "activation_names", "backward", "band_activations",
+    "compute_dtype", "configure", "forward", "get_activation", "get_shape", "resolve",
+    "second_derivative", "shape_names",
 ]

@@ -7,13 +7,19 @@ floor are rounded in the compute dtype, exactly as the kernels do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .config import GAAFConfig, configure
 from .formulas import band, band_derivative, gaaf_gradient, gaaf_second, gaaf_value, sawtooth
 from .namespaces import NUMPY
-from .registry import DEFAULT_ACTIVATION, DEFAULT_K, FunctionSpec, Resolved, resolve
+from .registry import FunctionSpec
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .config import GAAFSettings
 
 SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
 _COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,
@@ -39,7 +45,7 @@ def _call(spec: FunctionSpec, which: str, x: np.ndarray, params: tuple) -> np.nd
     return np.asarray(fn(x, *params), dtype=x.dtype)
 
 
-def _prepare(x, cfg: Resolved):
+def _prepare(x, cfg: GAAFConfig):
     x = np.asarray(x)
     cd = compute_dtype(x.dtype)
     xc = x.astype(cd).reshape(-1)  # 1-d keeps ufunc results arrays, never scalars
@@ -58,7 +64,7 @@ def _grad_like(x: np.ndarray, grad_output) -> np.ndarray:
     return gy
 
 
-def _shape_value(cfg: Resolved, xc, act_p, shp_p):
+def _shape_value(cfg: GAAFConfig, xc, act_p, shp_p):
     """s(x), or s_band(x) = s(x) (1 - phi'(x)/m) under ``band``."""
     s = _call(cfg.shape, "value", xc, shp_p)
     if not cfg.band:
@@ -67,7 +73,7 @@ def _shape_value(cfg: Resolved, xc, act_p, shp_p):
     return band(NUMPY, s, dphi, xc.dtype.type(cfg.inv_bound))
 
 
-def _shape_parts(cfg: Resolved, xc, act_p, shp_p):
+def _shape_parts(cfg: GAAFConfig, xc, act_p, shp_p):
     """(s, s') or, under ``band``, (s_band, s_band')."""
     s = _call(cfg.shape, "value", xc, shp_p)
     ds = _call(cfg.shape, "derivative", xc, shp_p)
@@ -79,22 +85,16 @@ def _shape_parts(cfg: Resolved, xc, act_p, shp_p):
     return band(NUMPY, s, dphi, inv_m), band_derivative(NUMPY, s, ds, dphi, d2phi, inv_m)
 
 
-def forward(
-    x,
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-) -> np.ndarray:
+def forward(x, activation: str | None = None, shape: str | None = None, *,
+            config: GAAFConfig | None = None,
+            **settings: Unpack[GAAFSettings]) -> np.ndarray:
     """y = phi(x) + g(x) * s(x), with g the sawtooth of period 1/K.
 
+    The settings (``K``, ``activation_params``, ``shape_params``, ``band``) as keywords,
+    or one ``config=GAAFConfig(...)``; every function here takes the same.
     ``band=True`` uses s_band = s (1 - phi'/m) for s (the saturation band).
     """
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
+    cfg = configure(activation, shape, config, **settings)
     x, xc, k, act_p, shp_p = _prepare(x, cfg)
     with np.errstate(all="ignore"):
         y = gaaf_value(NUMPY, xc, _call(cfg.activation, "value", xc, act_p),
@@ -102,20 +102,11 @@ def forward(
         return y.astype(x.dtype).reshape(x.shape)
 
 
-def backward(
-    x,
-    grad_output,
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-) -> np.ndarray:
+def backward(x, grad_output, activation: str | None = None, shape: str | None = None, *,
+             config: GAAFConfig | None = None,
+             **settings: Unpack[GAAFSettings]) -> np.ndarray:
     """dL/dx = dL/dy * (phi'(x) + s(x) + g(x) * s'(x)), with s_band for s under ``band``."""
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
+    cfg = configure(activation, shape, config, **settings)
     x, xc, k, act_p, shp_p = _prepare(x, cfg)
     gyc = _grad_like(x, grad_output).astype(xc.dtype).reshape(-1)
     with np.errstate(all="ignore"):
@@ -125,7 +116,7 @@ def backward(
         return dx.astype(x.dtype).reshape(x.shape)
 
 
-def check_second_derivative(cfg: Resolved) -> None:
+def check_second_derivative(cfg: GAAFConfig) -> None:
     """RuntimeError naming what d2y/dx2 needs and ``cfg`` lacks (never a silent zero)."""
     if cfg.band:
         raise RuntimeError(
@@ -140,24 +131,15 @@ def check_second_derivative(cfg: Resolved) -> None:
                 f"differentiate twice")
 
 
-def second_derivative(
-    x,
-    grad_output,
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-) -> np.ndarray:
+def second_derivative(x, grad_output, activation: str | None = None,
+                      shape: str | None = None, *, config: GAAFConfig | None = None,
+                      **settings: Unpack[GAAFSettings]) -> np.ndarray:
     """d/dx of ``backward(x, grad_output)``: grad_output * (phi'' + 2 s' + g * s''), a.e.
 
     What double backward, ``hvp`` and Hessians need. RuntimeError where a function lacks
     its second derivative, and under ``band=True`` (that needs phi''').
     """
-    cfg = resolve(activation, shape, K=K, activation_params=activation_params,
-                  shape_params=shape_params, band=band)
+    cfg = configure(activation, shape, config, **settings)
     check_second_derivative(cfg)
     x, xc, k, act_p, shp_p = _prepare(x, cfg)
     gyc = _grad_like(x, grad_output).astype(xc.dtype).reshape(-1)

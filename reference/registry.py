@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin
+from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin  # noqa: F401
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
 DEFAULT_K = 10000.0  # the frequency constant of the paper's experiments
@@ -155,21 +155,6 @@ def get_shape(name: str) -> FunctionSpec:
         ) from None
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """A fully resolved GAAF configuration: specs plus parameter values in order."""
-
-    activation: FunctionSpec
-    shape: FunctionSpec
-    activation_params: tuple[float, ...]
-    shape_params: tuple[float, ...]
-    K: float
-    band: bool = False
-    #: 1/m (float64) with m = sup |phi'|, when ``band``; every path rounds it once to the
-    #: compute dtype, as it does K.
-    inv_bound: float | None = None
-
-
 def check_K(K: float) -> float:
     try:
         K = float(K)
@@ -185,7 +170,7 @@ def check_K(K: float) -> float:
     return K
 
 
-# float32's limits, as plain floats (comparisons that Dynamo traces, where resolve() runs)
+# float32's limits, as plain floats (comparisons that Dynamo traces, where configs are made)
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_NORMAL_MIN = 2.0**-126  # K >= this keeps 1/K finite in float32
 FLOAT32_SUBNORMAL_MIN = 2.0**-149  # smaller magnitudes round to 0
@@ -201,46 +186,6 @@ def check_float32(owner: str, name: str, value: float) -> None:
             f"parameter {name}={value!r} of {owner} rounds to {rounded} in float32, the "
             f"compute dtype of float16, bfloat16 and float32 inputs; use a magnitude in "
             f"[{FLOAT32_SUBNORMAL_MIN:.3g}, {FLOAT32_MAX:.3g}] (or 0)")
-
-
-def resolve(
-    activation: str = DEFAULT_ACTIVATION,
-    shape: str | None = None,
-    *,
-    K: float = DEFAULT_K,
-    activation_params: Mapping[str, float] | None = None,
-    shape_params: Mapping[str, float] | None = None,
-    band: bool = False,
-) -> Resolved:
-    """Validate names, parameters and K; ``shape=None`` picks the activation's default.
-
-    ``band=True`` multiplies the shape by the saturation band ``1 - phi'/m``
-    (``formulas.band``); the activation must carry phi'' and a finite bound m.
-    """
-    act = get_activation(activation)
-    if shape is None:
-        shp = get_shape(act.default_shape)
-        merged = dict(act.default_shape_params)
-        merged.update(shape_params or {})
-        shape_params = merged
-    else:
-        shp = get_shape(shape)
-    act_params = act.resolve_params(activation_params)
-    return Resolved(
-        activation=act,
-        shape=shp,
-        activation_params=act_params,
-        shape_params=shp.resolve_params(shape_params),
-        K=check_K(K),
-        band=_check_band(band),
-        inv_bound=band_inverse_bound(act, act_params) if band else None,
-    )
-
-
-def _check_band(band) -> bool:
-    if not isinstance(band, bool):
-        raise TypeError(f"band must be True or False, got {band!r}")
-    return band
 
 
 def band_activations() -> list[str]:

@@ -286,11 +286,12 @@ def test_user_activation_without_band_parts_is_refused():
 def test_convert_with_band_leaves_an_activation_without_one_and_says_why():
     from torch import nn
 
-    from gaaf_kernels.adapters.torch import convert
+    from gaaf_kernels.adapters.torch import convert_report
 
     transformers = pytest.importorskip("transformers.activations")
     model = nn.Sequential(nn.Linear(2, 2), transformers.ReLUSquaredActivation(), nn.Tanh())
-    model, report = convert(model, band=True, report=True)
+    report = convert_report(model, band=True)
+    model = report.model
     assert type(model[1]).__name__ == "ReLUSquaredActivation"
     assert type(model[2]).__name__ == "GAAF" and model[2].config.band
     assert "band=True needs a bounded derivative" in report.summary()

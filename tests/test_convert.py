@@ -23,7 +23,7 @@ from torch import nn
 from gaaf_kernels import reference
 from gaaf_kernels.adapters.convert import conversion_table
 from gaaf_kernels.adapters.functional import FUNCTIONS
-from gaaf_kernels.adapters.torch import GAAF, convert
+from gaaf_kernels.adapters.torch import GAAF, convert, convert_report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 hf = pytest.importorskip("transformers.activations", reason="transformers is not installed")
@@ -122,7 +122,8 @@ def test_each_class_becomes_the_activation_with_its_formula(factory, activation,
     kinks = torch.tensor([-3.0, 0.0, 3.0, -0.5, 2.0, 6.0], dtype=torch.float64)
     x = x[~torch.isin(x, kinks)]
     want_y, want_dx = _value_and_grad(original, x)
-    model, report = convert(nn.Sequential(original), shape="none", report=True)
+    report = convert_report(nn.Sequential(original), shape="none")
+    model = report.model
     assert isinstance(model[0], GAAF)
     cfg = model[0].config
     assert cfg.activation.name == activation
@@ -150,7 +151,8 @@ LEFT_ALONE = [
 @pytest.mark.parametrize("factory,reason", LEFT_ALONE, ids=[_name(f) for f, _ in LEFT_ALONE])
 def test_known_classes_without_an_exact_gaaf_are_reported(factory, reason):
     original = factory()
-    model, report = convert(nn.Sequential(original), report=True)
+    report = convert_report(nn.Sequential(original))
+    model = report.model
     assert model[0] is original
     assert report.converted == []
     [item] = report.left_alone
@@ -161,14 +163,14 @@ def test_known_classes_without_an_exact_gaaf_are_reported(factory, reason):
 
 def test_xielu_with_learned_parameters_is_reported():
     act = hf.XIELUActivation()
-    _, report = convert(nn.Sequential(act), report=True)
+    report = convert_report(nn.Sequential(act))
     assert "learned parameters" in report.left_alone[0].reason
 
 
 def test_gelu_activation_with_a_replaced_function_is_not_trusted():
     act = hf.GELUActivation()
     act.act = torch.tanh  # no longer the gelu its class defines
-    _, report = convert(nn.Sequential(act), report=True)
+    report = convert_report(nn.Sequential(act))
     assert "self.act" in report.left_alone[0].reason
 
 
@@ -179,7 +181,7 @@ def test_gelu_classes_trust_only_their_own_gelu():
     swapped.act = functools.partial(F.gelu, approximate="tanh")
     tanh_swapped.act = F.gelu
     tanh_own.act = functools.partial(F.gelu, approximate="tanh")
-    model, report = convert(nn.Sequential(swapped, tanh_swapped, tanh_own), report=True)
+    report = convert_report(nn.Sequential(swapped, tanh_swapped, tanh_own))
     assert [(x.path, "self.act" in x.reason) for x in report.left_alone] == [
         ("0", True), ("1", True)]
     assert [(c.path, c.activation) for c in report.converted] == [("2", "gelu_tanh")]
@@ -197,7 +199,9 @@ def test_subclasses_follow_the_forward_they_run():
         def forward(self, x):
             return x
 
-    model, report = convert(nn.Sequential(Inherits(), MyReLU(), Plain()), report=True)
+    report = convert_report(nn.Sequential(Inherits(), MyReLU(), Plain()))
+
+    model = report.model
     assert isinstance(model[0], GAAF) and model[0].config.activation.name == "relu"
     assert type(model[1]) is MyReLU and type(model[2]) is Plain
     [item] = report.left_alone
@@ -207,7 +211,8 @@ def test_subclasses_follow_the_forward_they_run():
 def test_activations_selects_kinds_and_report_counts_them():
     block = nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Tanh())
     model = nn.Sequential(block, nn.ModuleList([nn.GELU(), hf.GELUActivation()]))
-    model, report = convert(model, activations={"gelu"}, report=True)
+    report = convert_report(model, activations={"gelu"})
+    model = report.model
     assert isinstance(model[0][1], GAAF) and isinstance(model[1][0], GAAF)
     assert isinstance(model[1][1], GAAF) and isinstance(model[0][2], nn.Tanh)
     assert report.counts() == {("nn.GELU", "gelu"): 2,
@@ -233,10 +238,11 @@ def test_activation_map_names_and_parameters_and_unregistered_names():
         def forward(self, x):
             return x
 
-    model, report = convert(
+    report = convert_report(
         nn.Sequential(Act(), Other(), nn.ReLU()),
         {Act: ("leaky_relu", {"negative_slope": 0.3}), Other: "no_such_activation",
-         nn.ReLU: "softsign"}, report=True)
+         nn.ReLU: "softsign"})
+    model = report.model
     assert model[0].config.activation_params == (0.3,)
     assert type(model[1]) is Other
     assert report.left_alone[0].reason == "activation no_such_activation not registered"
@@ -244,7 +250,8 @@ def test_activation_map_names_and_parameters_and_unregistered_names():
 
 
 def test_parameters_outside_the_domain_are_reported():
-    model, report = convert(nn.Sequential(nn.Softplus(beta=-1.0)), report=True)
+    report = convert_report(nn.Sequential(nn.Softplus(beta=-1.0)))
+    model = report.model
     assert isinstance(model[0], nn.Softplus)
     assert "'beta' must be > 0" in report.left_alone[0].reason
 

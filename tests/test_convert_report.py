@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gaaf_kernels import convert
+from gaaf_kernels import convert, convert_report
 from gaaf_kernels.adapters.torch import GAAF
 
 
@@ -51,7 +51,8 @@ class GammaAct(nn.Module):
 
 
 def run(model, **kwargs):
-    return convert(model, report=True, **kwargs)
+    report = convert_report(model, **kwargs)
+    return report.model, report
 
 
 def test_never_ran_and_plain_calls_are_reported():

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gaaf_kernels.adapters.convert import GAAFFunctionMode
-from gaaf_kernels.adapters.torch import GAAF, convert, gaaf
+from gaaf_kernels.adapters.torch import GAAF, convert, convert_report, gaaf
 
 K = 8.0  # a coarse sawtooth, so that GAAF's forward visibly differs from the plain one
 SETTINGS = {"shape": "gaussian", "K": K}
@@ -66,7 +66,8 @@ def _grads(model, x):
 def test_plain_shape_keeps_every_call_and_its_parameters():
     torch.manual_seed(0)
     plain = Calls()
-    converted, report = convert(copy.deepcopy(plain), functional=True, shape="none", report=True)
+    report = convert_report(copy.deepcopy(plain), functional=True, shape="none")
+    converted = report.model
     want = _grads(plain, _x())
     got = _grads(converted, _x())
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
@@ -169,7 +170,9 @@ def test_unhandled_calls_and_unselected_kinds_are_reported():
         def forward(self, x):
             return F.celu(x) + torch.tanh(x) + F.gelu(x) + F.relu(x.int()).double()
 
-    model, report = convert(Mixed(), functional=True, activations={"gelu"}, report=True)
+    report = convert_report(Mixed(), functional=True, activations={"gelu"})
+
+    model = report.model
     x = _x()
     torch.testing.assert_close(
         model(x), F.celu(x) + torch.tanh(x) + gaaf(x, "gelu") + F.relu(x.int()).double())

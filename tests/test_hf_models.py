@@ -21,7 +21,7 @@ from torch import nn
 
 from gaaf_kernels import reference
 from gaaf_kernels.adapters.convert_tables import NOT_ACTIVATIONS, class_key
-from gaaf_kernels.adapters.torch import GAAF, convert
+from gaaf_kernels.adapters.torch import GAAF, convert, convert_report
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 transformers = pytest.importorskip("transformers", reason="transformers is not installed")
@@ -92,7 +92,8 @@ def test_model_converts_fully_and_changes_only_by_what_gaaf_adds(name):
     plain, inputs = _build(name)
     acts = {path: m for path, m in plain.named_modules() if _is_activation(m)}
     assert acts, f"{name} has no activation modules to convert"
-    model, report = convert(copy.deepcopy(plain), report=True, **SHAPE)
+    report = convert_report(copy.deepcopy(plain), **SHAPE)
+    model = report.model
 
     # Every activation converted, none left, checked by class.
     assert not [m for m in model.modules() if _is_activation(m)]
@@ -180,7 +181,8 @@ def test_torch_compile_of_a_converted_model_trains_a_step():
 def test_functional_mode_on_a_model_and_checkpointing_refused():
     plain, inputs = _build("llama")
     modules_only = convert(copy.deepcopy(plain), **SHAPE)
-    both, report = convert(copy.deepcopy(plain), functional=True, report=True, **SHAPE)
+    report = convert_report(copy.deepcopy(plain), functional=True, **SHAPE)
+    both = report.model
     with torch.no_grad():
         torch.testing.assert_close(_output(both, inputs), _output(modules_only, inputs),
                                    rtol=0, atol=0)
@@ -199,7 +201,8 @@ def test_timm_model_converts_fully(name):
     timm = pytest.importorskip("timm", reason="timm is not installed (it needs torchvision)")
     torch.manual_seed(0)
     plain = timm.create_model(name, pretrained=False, num_classes=3).double().eval()
-    model, report = convert(copy.deepcopy(plain), report=True, **SHAPE)
+    report = convert_report(copy.deepcopy(plain), **SHAPE)
+    model = report.model
     assert report.left_alone == [] and report.converted
     assert not [m for m in model.modules() if type(m).__module__.startswith("timm.layers.act")
                 or _is_activation(m)]

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from gaaf_kernels.adapters.torch import GAAF, convert
+from gaaf_kernels.adapters.torch import GAAF, convert_report
 
 timm = pytest.importorskip("timm", reason="timm is not importable (it needs torchvision)")
 test_convert = pytest.importorskip("test_convert")
@@ -52,7 +52,8 @@ def test_stand_in_is_timms_class(name):
 def test_timm_class_converts_to_its_formula(name):
     """convert() maps the real class to its catalogue activation; with shape="none" the
     GAAF module computes the class's own forward and gradient."""
-    model, report = convert(nn.Sequential(_real(name)()), report=True, shape="none")
+    report = convert_report(nn.Sequential(_real(name)()), shape="none")
+    model = report.model
     assert isinstance(model[0], GAAF) and report.complete
     assert model[0].config.activation.name == EXPECTED[name]
     x = _sweep().requires_grad_(True)
@@ -72,7 +73,8 @@ def test_mobilenetv3_converts_and_trains_a_step():
     model = timm.create_model("mobilenetv3_small_100", pretrained=False, num_classes=5)
     n_activations = sum(type(m).__module__.startswith(("timm.layers.act", "torch.nn.modules.act"))
                         for m in model.modules())
-    model, report = convert(model, report=True)
+    report = convert_report(model)
+    model = report.model
     assert report.complete and report.left_alone == []
     assert len(report.converted) == n_activations == 42
     assert sum(isinstance(m, GAAF) for m in model.modules()) == 42

@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from gaaf_kernels.reference import FunctionSpec, Resolved
+from gaaf_kernels.reference import FunctionSpec, GAAFConfig
 from gaaf_kernels.reference.registry import MAX_PARAMS
 
 from ..registry import triton_functions, triton_second_derivative
@@ -96,7 +96,7 @@ def kernel_for(kernel: str, activation: FunctionSpec, shape: FunctionSpec,
                                   "ACTIVATION_SECOND_DERIVATIVE": second, **common}
 
 
-def inverse_bound(cfg: Resolved, dtype: torch.dtype) -> float:
+def inverse_bound(cfg: GAAFConfig, dtype: torch.dtype) -> float:
     """1/m of the saturation band rounded once in the compute dtype (0 without band)."""
     if not cfg.band:
         return 0.0
@@ -105,7 +105,7 @@ def inverse_bound(cfg: Resolved, dtype: torch.dtype) -> float:
     return float(np.float32(cfg.inv_bound))
 
 
-def scalar_arguments(cfg: Resolved, dtype: torch.dtype) -> list[float]:
+def scalar_arguments(cfg: GAAFConfig, dtype: torch.dtype) -> list[float]:
     """K, 1/K, the padded activation and shape parameters and 1/m, in the kernels' order."""
     return [cfg.K, inverse_K(cfg.K, dtype), *_padded(cfg.activation_params),
             *_padded(cfg.shape_params), inverse_bound(cfg, dtype)]
@@ -162,7 +162,7 @@ def output_like(x: torch.Tensor, out: torch.Tensor | None, name: str = "out") ->
 
 
 def _launch(kernel_name: str, x: torch.Tensor, inputs: list[torch.Tensor],
-            out: torch.Tensor | None, cfg: Resolved, block_size: int | None,
+            out: torch.Tensor | None, cfg: GAAFConfig, block_size: int | None,
             force_int64: bool) -> torch.Tensor:
     """Run the kernel over ``inputs`` (read in the output's memory order) into the output."""
     check_dtype(x.dtype)
@@ -181,13 +181,13 @@ def _launch(kernel_name: str, x: torch.Tensor, inputs: list[torch.Tensor],
     return result
 
 
-def forward(x: torch.Tensor, cfg: Resolved, *, out: torch.Tensor | None = None,
+def forward(x: torch.Tensor, cfg: GAAFConfig, *, out: torch.Tensor | None = None,
             block_size: int | None = None, force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF forward; the output keeps x's strides when x is dense."""
     return _launch("forward", x, [x], out, cfg, block_size, force_int64)
 
 
-def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: Resolved, *,
+def backward(x: torch.Tensor, grad_output: torch.Tensor, cfg: GAAFConfig, *,
              out: torch.Tensor | None = None, block_size: int | None = None,
              force_int64: bool = False) -> torch.Tensor:
     """Fused GAAF backward from x and dL/dy alone; dx keeps x's strides when x is dense."""
