@@ -25,6 +25,7 @@ from .registry import (
     generation,
     get_activation,
     get_shape,
+    registered,
 )
 
 if TYPE_CHECKING:
@@ -138,6 +139,10 @@ def _from_op_args(activation: str, shape: str, K: float, activation_params: tupl
 
 
 def _from_settings(settings: dict[str, Any]) -> GAAFConfig:
+    # How a config unpickles: a function missing from this process's registry is named
+    # as such (the message says to register it first).
+    registered("activation", settings["activation"])
+    registered("shape", settings["shape"])
     return GAAFConfig(**settings)
 
 
