@@ -4,20 +4,20 @@ Used by ``backend="torch"`` and by ``"auto"`` on CPU, outside ``torch.compile`` 
 it, ``torch_fused`` hands the same formulas to the user's compile). Each pass is
 compiled by TorchInductor into one kernel per (pass, activation, shape, dtype, device,
 serial or parallel), and falls back to eager PyTorch with a one-time warning where
-compilation fails. Set ``GAAF_COMPILE=0`` to skip compilation (eager, many small
-kernels).
+compilation fails. ``gaaf_kernels.set_options(compile=False)`` (or ``GAAF_COMPILE=0`` at
+start-up) skips compilation (eager, many small kernels).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
 from types import SimpleNamespace
 
 import torch
 
+from gaaf_kernels import runtime
 from gaaf_kernels.kernels.layout import flat, in_layout_of
 from gaaf_kernels.reference import GAAFConfig
 from gaaf_kernels.reference import backward as reference_backward
@@ -163,9 +163,7 @@ def _second_math(x, w, scalars, act_second, shape_derivative, shape_second, n_ac
     return second_values(x, w, act_second, shape_derivative, shape_second, k, ap, sp)
 
 
-def compile_enabled() -> bool:
-    """The one reader of ``GAAF_COMPILE`` (read at each call, so tests can switch it)."""
-    return os.environ.get("GAAF_COMPILE", "1").lower() not in ("0", "false", "off", "no")
+compile_enabled = runtime.compile_enabled  # gaaf_kernels.set_options(compile=...)
 
 
 #: Below this many elements a CPU pass runs the serial kernel, at or above it the
@@ -254,7 +252,8 @@ def _announce_first_compile() -> None:
         _announced = True
         logger.info("gaaf_kernels: compiling the CPU kernels with TorchInductor (a few seconds "
                     "per activation, shape and dtype, once per process; Inductor caches them "
-                    "on disk). GAAF_COMPILE=0 skips compilation (eager PyTorch, slower).")
+                    "on disk). gaaf_kernels.set_options(compile=False) or GAAF_COMPILE=0 skips "
+                    "compilation (eager PyTorch, slower).")
 
 
 def _run(key, math_fn, constants: tuple, *tensors: torch.Tensor) -> torch.Tensor:

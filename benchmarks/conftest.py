@@ -32,6 +32,7 @@ import torch
 from modellib import cpu_info
 
 from benchlib import TensorCache
+from gaaf_kernels.runtime import options
 
 HERE = Path(__file__).resolve().parent
 FULL_ENV = "GAAF_BENCH_FULL"
@@ -116,11 +117,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _compiled_composite(monkeypatch):
+def _compiled_composite():
     """The fused PyTorch path is the compiled one: tests/conftest.py turns compilation
     off for the whole process (GAAF_COMPILE=0) when both folders run together, so turn
     it back on here, per benchmark. GAAF_BENCH_COMPILE=0 benchmarks the eager path."""
-    monkeypatch.setenv("GAAF_COMPILE", os.environ.get("GAAF_BENCH_COMPILE", "1"))
+    with options(compile=bench_compiles()):
+        yield
+
+
+def bench_compiles() -> bool:
+    return os.environ.get("GAAF_BENCH_COMPILE", "1").strip().lower() not in (
+        "0", "false", "off", "no")
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +142,7 @@ def tensors():
 def environment() -> dict:
     """Versions, the CPU (model, ISA) and the device, for the report's machine line."""
     env = {"torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-           "GAAF_COMPILE": os.environ.get("GAAF_BENCH_COMPILE", "1"), **cpu_info()}
+           "GAAF_COMPILE": "1" if bench_compiles() else "0", **cpu_info()}
     try:
         import triton
 

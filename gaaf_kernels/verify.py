@@ -15,9 +15,7 @@ match exactly and NaN where the reference has NaN):
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import torch
 
 from gaaf_kernels import reference
 from gaaf_kernels.reference import resolve
+from gaaf_kernels.runtime import options
 from gaaf_kernels.table import format_table
 
 TOLERANCES = {  # dtype -> (atol, rtol)
@@ -175,7 +174,7 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
         want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
         want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
         device = device_for(backend)
-        with gaaf_compile("1" if backend == COMPILED else None):
+        with options(compile=True if backend == COMPILED else None):
             got_y = gaaf(x.to(device), activation, shape, band=band, backend=run_as)
             got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape,
                                    band=band, backend=run_as)
@@ -187,21 +186,6 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
     except Exception as exc:  # a crash is a failed case, reported in the table
         row.error = f"{type(exc).__name__}: {exc}"[:200]
     return row
-
-
-@contextlib.contextmanager
-def gaaf_compile(value: str | None):
-    """``GAAF_COMPILE=value`` for the block (None: left as it is)."""
-    old = os.environ.get("GAAF_COMPILE")
-    if value is not None:
-        os.environ["GAAF_COMPILE"] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GAAF_COMPILE", None)
-        else:
-            os.environ["GAAF_COMPILE"] = old
 
 
 def run(activations: Iterable[str], shapes: Iterable[str] | None, dtypes: Iterable[str],
@@ -329,4 +313,4 @@ def torch_compile_disabled():
     """The torch backend runs eager inside: compiling hundreds of variants takes hours on
     a small CPU, and the formulas are the same (compilation only fuses them); the
     ``torch-compiled`` rows turn it back on for themselves."""
-    return gaaf_compile("0")
+    return options(compile=False)

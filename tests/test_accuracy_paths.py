@@ -17,12 +17,13 @@ from gaaf_kernels.adapters import torch_composite
 from gaaf_kernels.adapters.torch import gaaf, gaaf_backward
 from gaaf_kernels.reference import get_activation
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS
+from support import compile_composite
 from test_accuracy import assert_within_contract, sweep
 
 
 @pytest.fixture(autouse=True)
 def compiled_and_gradual_underflow(monkeypatch):
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     torch.set_flush_denormal(False)  # see tests/test_accuracy.py
 
 

@@ -10,7 +10,7 @@ import torch
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters import torch_composite
 from gaaf_kernels.adapters.torch import GAAF, gaaf
-from support import requires_triton
+from support import compile_composite, requires_triton
 
 
 def model() -> torch.nn.Module:
@@ -51,7 +51,7 @@ def test_small_but_representable_settings_still_work():
 
 
 def test_first_compile_is_announced_once(monkeypatch, caplog):
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     monkeypatch.setattr(torch_composite, "_compiled", {})
     monkeypatch.setattr(torch_composite, "_announced", False)
     with caplog.at_level(logging.INFO, logger="gaaf_kernels"):

@@ -16,11 +16,12 @@ import torch
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters import torch_composite
 from gaaf_kernels.verify import compare, reference_on, sample_inputs
+from support import compile_composite
 
 
 @pytest.fixture
 def fresh(monkeypatch):
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     monkeypatch.setattr(torch_composite, "_compiled", {})
     monkeypatch.setattr(torch_composite, "_failed", set())
     threads = torch.get_num_threads()

@@ -8,7 +8,7 @@ from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters.torch import GAAF, gaaf
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.verify import compare, reference_on, sample_inputs
-from support import requires_cuda
+from support import compile_composite, requires_cuda
 
 pytestmark = [pytest.mark.gpu, requires_cuda]
 
@@ -32,7 +32,7 @@ def test_compiled_composite_on_cuda_matches_reference(monkeypatch, dtype):
     """backend="torch" on CUDA: the Inductor-compiled composite (Triton code by Inductor)."""
     from gaaf_kernels.adapters import torch_composite
 
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     x = sample_inputs(dtype, n=1 << 12)
     dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(3)).to(dtype)
     cfg = ref.resolve("tanh")

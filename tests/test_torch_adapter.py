@@ -11,7 +11,7 @@ import gaaf_kernels as gk
 from gaaf_kernels import reference as ref
 from gaaf_kernels.adapters.torch import GAAF, gaaf, gaaf_backward
 from gaaf_kernels.reference.registry import BUILTIN_ACTIVATIONS
-from support import requires_triton
+from support import compile_composite, requires_triton
 
 FORWARD = torch.ops.gaaf_kernels.forward.default
 BACKWARD = torch.ops.gaaf_kernels.backward.default
@@ -134,7 +134,7 @@ def test_torch_compile_fullgraph_on_cpu():
 
 
 def test_fused_cpu_path_compiles_and_matches_reference(monkeypatch):
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     x = away_from_jumps(1000, 1e4, torch.float32, seed=5).requires_grad_()
     assert_autograd_matches_reference(x, torch.randn(1000), "silu")
     from gaaf_kernels.adapters import torch_composite
@@ -150,7 +150,7 @@ def test_compiled_composite_matches_reference_at_every_length(monkeypatch, dtype
     from gaaf_kernels.adapters import torch_composite
     from gaaf_kernels.verify import compare, reference_on, sample_inputs
 
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     cfg = ref.resolve("tanh", None)
     data = sample_inputs(dtype, n=2048)
     grads = torch.randn(data.numel(), generator=torch.Generator().manual_seed(1)).to(dtype)
@@ -287,7 +287,7 @@ def test_convert_activation_map_and_shape_override():
 def _fresh_compile_state(monkeypatch):
     from gaaf_kernels.adapters import torch_composite
 
-    monkeypatch.setenv("GAAF_COMPILE", "1")
+    compile_composite(monkeypatch)
     monkeypatch.setattr(torch_composite, "_compiled", {})
     monkeypatch.setattr(torch_composite, "_failed", set())
     monkeypatch.setattr(torch_composite, "_warned", False)
