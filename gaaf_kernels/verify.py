@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from gaaf_kernels import reference
-from gaaf_kernels.reference import resolve
+from gaaf_kernels.reference import GAAFConfig, resolve
 from gaaf_kernels.runtime import options
 from gaaf_kernels.table import format_table
 
@@ -161,23 +161,21 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
         return check_jax_case(activation, shape, dtype, band)
     from gaaf_kernels.adapters.torch import gaaf, gaaf_backward
 
-    kwargs = {"activation": activation, "shape": shape, "band": band}
     atol, rtol = TOLERANCES[dtype]
     name = str(dtype).removeprefix("torch.")
     row = Row(backend, activation, shape, name, math.nan, math.nan, math.nan, math.nan,
               f"{atol:.0e}+{rtol:.1e}|y|", False, band=band)
     run_as = "torch" if backend == COMPILED else backend
     try:
-        resolve(activation, shape, band=band)
+        cfg = GAAFConfig(activation, shape, band=band)
         x = sample_inputs(dtype)
         dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
-        want_y = reference_on(reference.forward, x, cfg_kwargs=kwargs)
-        want_dx = reference_on(reference.backward, x, dy, cfg_kwargs=kwargs)
+        want_y = reference_on(reference.forward, x, cfg_kwargs={"config": cfg})
+        want_dx = reference_on(reference.backward, x, dy, cfg_kwargs={"config": cfg})
         device = device_for(backend)
         with options(compile=True if backend == COMPILED else None):
-            got_y = gaaf(x.to(device), activation, shape, band=band, backend=run_as)
-            got_dx = gaaf_backward(x.to(device), dy.to(device), activation, shape,
-                                   band=band, backend=run_as)
+            got_y = gaaf(x.to(device), config=cfg, backend=run_as)
+            got_dx = gaaf_backward(x.to(device), dy.to(device), config=cfg, backend=run_as)
         row.fwd_abs, row.fwd_rel, ok_f = compare(got_y, want_y)
         row.bwd_abs, row.bwd_rel, ok_b = compare(got_dx, want_dx)
         row.fwd_error, row.bwd_error = decisive_error(got_y, want_y), decisive_error(got_dx,

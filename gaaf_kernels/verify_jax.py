@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from gaaf_kernels import reference
-from gaaf_kernels.reference import resolve
+from gaaf_kernels.reference import GAAFConfig
 
 from .verify import TOLERANCES, Row, compare, decisive_error, reference_on, sample_inputs
 
@@ -75,13 +75,12 @@ def run_jax(x: torch.Tensor, dy: torch.Tensor, kwargs: dict) -> tuple[torch.Tens
 
 
 def check_case(activation: str, shape: str, dtype: torch.dtype, band: bool = False) -> Row:
-    kwargs = {"activation": activation, "shape": shape, "band": band}
     atol, rtol = TOLERANCES[dtype]
     name = str(dtype).removeprefix("torch.")
     row = Row(path(), activation, shape, name, math.nan, math.nan, math.nan, math.nan,
               f"{atol:.0e}+{rtol:.1e}|y|", False, band=band)
     try:
-        resolve(activation, shape, band=band)
+        kwargs = {"config": GAAFConfig(activation, shape, band=band)}
         x = sample_inputs(dtype)
         dy = torch.randn(x.shape, generator=torch.Generator().manual_seed(1)).to(dtype)
         flushed = flush_subnormals(x)
