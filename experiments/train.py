@@ -101,11 +101,6 @@ class RunConfig:
         object.__setattr__(self, "protocol", protocol)
 
 
-def check_config(cfg: RunConfig) -> tuple[Task, Protocol]:
-    """The task and effective protocol of ``cfg`` (validated when ``cfg`` was made)."""
-    return cfg.spec, cfg.protocol
-
-
 @dataclass
 class TrainState:
     """How far a run has got; saved in ``checkpoint.pt`` as a dict (``"state"``)."""

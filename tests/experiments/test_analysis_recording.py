@@ -1,4 +1,4 @@
-"""Analysis recording (experiments/recording.py): the gradient and net-variance numbers
+"""Analysis recording (experiments/analysis/recording.py): the gradient and net-variance numbers
 against direct computations, no effect on training, exact across an interrupted run."""
 
 from __future__ import annotations

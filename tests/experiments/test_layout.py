@@ -1,23 +1,11 @@
-"""The experiments' module layout: old import paths that moved still work for one
-release, and the command lines that ``gaaf`` replaced are gone."""
+"""The experiments' module layout: the packages keep their public names, and the command
+lines that ``gaaf`` replaced are gone."""
 
 from __future__ import annotations
 
 import importlib
 import subprocess
 import sys
-
-import pytest
-
-
-def test_recording_alias_warns_and_is_the_moved_module():
-    from gaaf_kernels.experiments.analysis import recording
-
-    sys.modules.pop("gaaf_kernels.experiments.recording", None)
-    with pytest.warns(DeprecationWarning, match="analysis.recording"):
-        alias = importlib.import_module("gaaf_kernels.experiments.recording")
-    assert alias.make_recording_callbacks is recording.make_recording_callbacks
-    assert set(alias.__all__) == set(recording.__all__)
 
 
 def test_packages_keep_their_public_names():
