@@ -21,6 +21,7 @@ import numpy as np
 
 from gaaf_kernels.reference import FunctionSpec, GAAFConfig, configure
 from gaaf_kernels.reference import formulas as f
+from gaaf_kernels.reference.dtypes import SUPPORTED_DTYPES, policy
 from gaaf_kernels.reference.namespaces import NUMPY
 
 if TYPE_CHECKING:
@@ -78,11 +79,12 @@ class Namespace:
 
 
 def _compute_dtype(xp: ModuleType, dtype):
-    if dtype == xp.float64:
-        return xp.float64
-    if dtype == xp.float32 or dtype == getattr(xp, "float16", None):
-        return xp.float32
-    names = "float16, float32, float64"
+    # The namespace's own dtype objects (they need not have names): the policy's dtypes
+    # that this namespace has, found by equality (the standard has no bfloat16).
+    for name in SUPPORTED_DTYPES:
+        if getattr(xp, name, None) is not None and dtype == getattr(xp, name):
+            return getattr(xp, policy(name).compute)
+    names = ", ".join(n for n in SUPPORTED_DTYPES if getattr(xp, n, None) is not None)
     raise TypeError(f"GAAF supports floating dtypes {names} on Array API arrays; got {dtype}")
 
 

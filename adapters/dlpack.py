@@ -17,18 +17,16 @@ import torch
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import GAAFConfig
+from gaaf_kernels.reference.dtypes import SUPPORTED_DTYPES, dtype_name
 
 from . import torch as torch_adapter
 
-SUPPORTED = ("float16", "float32", "float64")
-
-
-def dtype_name(array) -> str:
-    return str(getattr(getattr(array, "dtype", None), "name", getattr(array, "dtype", "?")))
+# DLPack readers such as NumPy and CuPy have no bfloat16
+SUPPORTED = tuple(name for name in SUPPORTED_DTYPES if name != "bfloat16")
 
 
 def check_dtype(array, name: str, library: str) -> None:
-    dtype = dtype_name(array)
+    dtype = dtype_name(getattr(array, "dtype", "?"))
     if dtype == "bfloat16":
         raise TypeError(
             f"{name}: bfloat16 cannot cross DLPack from {library} (DLPack readers such as "

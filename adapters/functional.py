@@ -22,11 +22,12 @@ from torch.overrides import TorchFunctionMode
 
 from gaaf_kernels.reference import activation_names
 from gaaf_kernels.reference.catalogue import ACTIVATIONS, Builtin, Function
+from gaaf_kernels.reference.dtypes import SUPPORTED_DTYPES
 
 from .torch import gaaf
 from .torch_private import caller_frames, traced_frames
 
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_FLOAT_DTYPES = tuple(getattr(torch, name) for name in SUPPORTED_DTYPES)
 _SHORT = (("torch.nn.functional.", "F."), ("torch.Tensor.", "Tensor."))
 
 

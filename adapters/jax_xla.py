@@ -32,6 +32,7 @@ import numpy as np
 
 from gaaf_kernels.reference import FunctionSpec, GAAFConfig
 from gaaf_kernels.reference import formulas as f
+from gaaf_kernels.reference.dtypes import policy
 from gaaf_kernels.reference.namespaces import NUMPY
 
 
@@ -55,14 +56,8 @@ JAX = _namespace()
 
 
 def compute_dtype(dtype) -> np.dtype:
-    """float64 for float64; float32 for float32, float16 and bfloat16; TypeError otherwise."""
-    name = jnp.dtype(dtype).name
-    if name == "float64":
-        return jnp.dtype(jnp.float64)
-    if name in ("float32", "float16", "bfloat16"):
-        return jnp.dtype(jnp.float32)
-    raise TypeError(f"GAAF supports floating dtypes float16, bfloat16, float32, float64; "
-                    f"got {name}")
+    """The compute dtype of a storage dtype (the dtype policy); TypeError otherwise."""
+    return jnp.dtype(policy(jnp.dtype(dtype)).compute)
 
 
 def numpy_only(cfg: GAAFConfig) -> bool:

@@ -24,6 +24,7 @@ from gaaf_kernels.reference import backward as reference_backward
 from gaaf_kernels.reference import forward as reference_forward
 from gaaf_kernels.reference import second_derivative as reference_second
 from gaaf_kernels.reference.core import check_second_derivative
+from gaaf_kernels.reference.dtypes import policy
 from gaaf_kernels.reference.formulas import (
     band,
     band_derivative,
@@ -90,7 +91,7 @@ TORCH = SimpleNamespace(
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
+    return getattr(torch, policy(dtype).compute)
 
 
 # GAAF's combination and NaN rule are formulas.gaaf_value / gaaf_gradient, called with

@@ -25,17 +25,12 @@ import torch
 
 from gaaf_kernels import reference
 from gaaf_kernels.reference import GAAFConfig, resolve
+from gaaf_kernels.reference.dtypes import POLICIES
 from gaaf_kernels.runtime import options
 from gaaf_kernels.table import format_table
 
-TOLERANCES = {  # dtype -> (atol, rtol)
-    torch.float64: (1e-13, 1e-13),
-    torch.float32: (1e-5, 1e-5),
-    torch.float16: (1e-5, 2.0**-10 + 1e-5),
-    torch.bfloat16: (1e-5, 2.0**-7 + 1e-5),
-}
-DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
-          "float64": torch.float64}
+DTYPES = {name: getattr(torch, name) for name in POLICIES}
+TOLERANCES = {DTYPES[name]: (p.atol, p.rtol) for name, p in POLICIES.items()}
 
 
 def sample_inputs(dtype: torch.dtype, n: int = 4096, seed: int = 0) -> torch.Tensor:

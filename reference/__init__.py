@@ -1,7 +1,8 @@
 """NumPy reference for GAAF: the semantics every other path is tested against."""
 
 from .config import GAAFConfig, GAAFSettings, configure, resolve
-from .core import SUPPORTED_DTYPES, backward, compute_dtype, forward, second_derivative
+from .core import backward, compute_dtype, forward, second_derivative
+from .dtypes import SUPPORTED_DTYPES, DtypePolicy, policy
 from .registry import (
     DEFAULT_ACTIVATION,
     DEFAULT_K,
@@ -16,8 +17,8 @@ from .registry import (
 Resolved = GAAFConfig  # the earlier name
 
 __all__ = [
-    "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "FunctionSpec", "GAAFConfig",
-    "GAAFSettings", "Resolved", "activation_names", "backward", "band_activations",
-    "compute_dtype", "configure", "forward", "get_activation", "get_shape", "resolve",
-    "second_derivative", "shape_names",
+    "DEFAULT_ACTIVATION", "DEFAULT_K", "SUPPORTED_DTYPES", "DtypePolicy", "FunctionSpec",
+    "GAAFConfig", "GAAFSettings", "Resolved", "activation_names", "backward",
+    "band_activations", "compute_dtype", "configure", "forward", "get_activation",
+    "get_shape", "policy", "resolve", "second_derivative", "shape_names",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import GAAFConfig, configure
+from .dtypes import policy
 from .formulas import band, band_derivative, gaaf_gradient, gaaf_second, gaaf_value, sawtooth
 from .namespaces import NUMPY
 from .registry import FunctionSpec
@@ -21,21 +22,9 @@ if TYPE_CHECKING:
 
     from .config import GAAFSettings
 
-SUPPORTED_DTYPES = ("float16", "bfloat16", "float32", "float64")
-_COMPUTE = {"float16": np.float32, "bfloat16": np.float32, "float32": np.float32,
-            "float64": np.float64}
-
-
 def compute_dtype(dtype) -> type:
     """The NumPy compute dtype for a storage dtype name or dtype; TypeError otherwise."""
-    name = getattr(dtype, "name", None) or str(dtype)
-    name = name.removeprefix("torch.")
-    try:
-        return _COMPUTE[name]
-    except KeyError:
-        raise TypeError(
-            f"GAAF supports floating dtypes {', '.join(SUPPORTED_DTYPES)}; got {name}"
-        ) from None
+    return np.dtype(policy(dtype).compute).type
 
 
 def _call(spec: FunctionSpec, which: str, x: np.ndarray, params: tuple) -> np.ndarray:

@@ -18,13 +18,13 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 from gaaf_kernels.reference import DEFAULT_ACTIVATION, get_activation, get_shape
+from gaaf_kernels.reference.dtypes import POLICIES, policy
 
 from ..registry import activations, shapes
 from .launch import gpu_launch_config, kernel_for
 from .throughput import cards_for, count_sass, predicted_fraction, run_cuobjdump
 
-POINTER_TYPES = {"float16": "*fp16", "bfloat16": "*bf16", "float32": "*fp32",
-                 "float64": "*fp64"}
+POINTER_TYPES = {name: f"*{p.triton_storage}" for name, p in POLICIES.items()}
 SCALARS = ("K", "inv_K", "a0", "a1", "a2", "s0", "s1", "s2", "inv_m")
 WIDE_LOAD = re.compile(r"ld\.global(?:\.\w+)*\.(?:v4\.b32|v2\.b64|v4\.b64|v8\.b32)")
 ANY_LOAD = re.compile(r"ld\.global")
@@ -98,7 +98,7 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
     fn, constexprs = kernel_for(kernel, act, shp, dtype, band)
     pointers = ("x_ptr", "y_ptr") if kernel == "forward" else ("x_ptr", "dy_ptr", "dx_ptr")
     constexprs.update({
-        "COMPUTE_DTYPE": tl.float64 if dtype == "float64" else tl.float32,
+        "COMPUTE_DTYPE": getattr(tl, policy(dtype).triton_compute),
         "BLOCK_SIZE": block_size, "INT64_OFFSETS": int64_offsets, "BF16_AS_BITS": False,
     })
     signature = {name: pointer for name in pointers}

@@ -11,13 +11,13 @@ import triton
 import triton.language as tl
 
 from gaaf_kernels.reference import FunctionSpec, GAAFConfig
+from gaaf_kernels.reference.dtypes import dtype_name, policy
 from gaaf_kernels.reference.registry import MAX_PARAMS
 
 from ..registry import triton_functions, triton_second_derivative
 from .gaaf import gaaf_backward_kernel, gaaf_forward_kernel
 from .layout import check_like, in_layout_of
 
-SUPPORTED_TORCH_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Elements per program and warps on a GPU, per storage dtype (elements per thread =
 # BLOCK / (32 * warps)). 16-bit storage takes 16 per thread: the index arithmetic and
 # scalar set-up per thread then cost 1.4 fewer SASS instructions per element, which is
@@ -39,9 +39,7 @@ def gpu_launch_config(dtype: str) -> tuple[int, int]:
 
 
 def check_dtype(dtype: torch.dtype) -> None:
-    if dtype not in SUPPORTED_TORCH_DTYPES:
-        names = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_TORCH_DTYPES)
-        raise TypeError(f"GAAF supports floating dtypes {names}; got {dtype}")
+    policy(dtype)  # TypeError naming the supported dtypes
 
 
 def check_device(x: torch.Tensor) -> None:
@@ -61,17 +59,13 @@ def check_device(x: torch.Tensor) -> None:
 
 def inverse_K(K: float, dtype: torch.dtype) -> float:
     """1/K rounded once in the compute dtype, as the reference and the composite round it."""
-    if dtype == torch.float64:
+    if policy(dtype).compute == "float64":
         return 1.0 / K
     return float(np.float32(1.0) / np.float32(K))
 
 
 def _padded(params: tuple[float, ...]) -> list[float]:
     return list(params) + [0.0] * (MAX_PARAMS - len(params))
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def kernel_for(kernel: str, activation: FunctionSpec, shape: FunctionSpec,
@@ -100,7 +94,7 @@ def inverse_bound(cfg: GAAFConfig, dtype: torch.dtype) -> float:
     """1/m of the saturation band rounded once in the compute dtype (0 without band)."""
     if not cfg.band:
         return 0.0
-    if dtype == torch.float64:
+    if policy(dtype).compute == "float64":
         return cfg.inv_bound
     return float(np.float32(cfg.inv_bound))
 
@@ -129,7 +123,7 @@ def _launch_options(n: int, dtype: torch.dtype, block_size: int | None,
         else:
             block_size = gpu_block
     options = {
-        "COMPUTE_DTYPE": tl.float64 if dtype == torch.float64 else tl.float32,
+        "COMPUTE_DTYPE": getattr(tl, policy(dtype).triton_compute),
         "BLOCK_SIZE": block_size,
         "INT64_OFFSETS": force_int64 or n >= INT32_LIMIT,
         "BF16_AS_BITS": _bf16_as_bits(dtype),

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import triton
 
+from gaaf_kernels.reference.dtypes import policy
+
 
 @dataclass(frozen=True)
 class Card:
@@ -55,7 +57,6 @@ CARDS: tuple[Card, ...] = (
     Card("H200", arch=90, sms=132, clock_ghz=1.755, copy_tb_s=4.3),
 )
 
-STORAGE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 TENSOR_PASSES = {"forward": 2, "backward": 3}  # x -> y; x, dy -> dx
 _INSTRUCTION = re.compile(r"^\s+/\*[0-9a-f]{4}\*/\s+(?:@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)")
 
@@ -93,7 +94,7 @@ def count_sass(sass: str) -> SassCount:
 def predicted_fraction(card: Card, kernel: str, dtype: str, instructions_per_element: float,
                        mufu_per_element: float) -> float:
     """Predicted fraction of ``card``'s copy roofline (0..1) for one kernel."""
-    memory = card.copy_tb_s * 1e12 / (TENSOR_PASSES[kernel] * STORAGE_BYTES[dtype])
+    memory = card.copy_tb_s * 1e12 / (TENSOR_PASSES[kernel] * policy(dtype).itemsize)
     compute = card.instructions_per_s() / max(instructions_per_element, 1e-9)
     if mufu_per_element > 0:
         compute = min(compute, card.mufu_per_s() / mufu_per_element)
@@ -102,7 +103,7 @@ def predicted_fraction(card: Card, kernel: str, dtype: str, instructions_per_ele
 
 def budget(card: Card, kernel: str, dtype: str, fraction: float = 1.0) -> float:
     """Instructions per element at which ``card`` reaches ``fraction`` of its roofline."""
-    memory = card.copy_tb_s * 1e12 / (TENSOR_PASSES[kernel] * STORAGE_BYTES[dtype])
+    memory = card.copy_tb_s * 1e12 / (TENSOR_PASSES[kernel] * policy(dtype).itemsize)
     return card.instructions_per_s() / (fraction * memory)
 
 
