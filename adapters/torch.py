@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from gaaf_kernels.kernels import launch
 from gaaf_kernels.kernels.layout import check_like
 from gaaf_kernels.reference import DEFAULT_K, Resolved, get_activation, get_shape, resolve
-from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, generation
+from gaaf_kernels.reference.registry import DEFAULT_ACTIVATION, band_inverse_bound, records_of
 
 from . import torch_composite, torch_fused
 from .torch_private import engine_will_execute, functorch_transforms_active
@@ -316,16 +316,16 @@ _resolved: dict = {}
 
 
 def _resolve(activation, shape, K, activation_params, shape_params, band=False) -> Resolved:
-    """``resolve`` memoized on its (hashable) arguments and the registry's generation."""
+    """``resolve`` memoized on its (hashable) arguments and the specs they name."""
     if torch.compiler.is_compiling():
         return resolve(activation, shape, K=K, activation_params=activation_params,
                        shape_params=shape_params, band=band)
     try:
-        key = (activation, shape, K, band, generation(),
+        key = (activation, shape, K, band, records_of(activation, shape),
                tuple(sorted((activation_params or {}).items())),
                tuple(sorted((shape_params or {}).items())))
         cfg = _resolved.get(key)
-    except TypeError:  # unhashable or unsortable arguments: no caching
+    except (TypeError, ValueError):  # unhashable, unsortable or unknown: no caching
         key, cfg = None, None
     if cfg is None:
         cfg = resolve(activation, shape, K=K, activation_params=activation_params,
