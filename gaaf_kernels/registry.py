@@ -19,12 +19,17 @@ from .kernels import twins as _twins
 from .kernels.twins import Twins
 
 
+def _twins_of(spec: _ref.FunctionSpec) -> Twins:
+    if not isinstance(spec.twins, Twins):
+        raise ValueError(f"{spec.kind} {spec.name!r} has no Triton twins; register it with "
+                         f"gaaf_kernels.register_{spec.kind}")
+    return spec.twins
+
+
 def _add(spec: _ref.FunctionSpec, *, needs_second: bool) -> None:
     """Store ``spec``; ValueError naming it and each required twin it lacks
     (``needs_second``: the Triton phi'' is one)."""
-    if not isinstance(spec.twins, Twins):
-        raise ValueError(f"{spec.kind} {spec.name!r} has no Triton twins record")
-    missing = spec.twins.missing(second=needs_second)
+    missing = _twins_of(spec).missing(second=needs_second)
     if missing:
         raise ValueError(f"the Triton twins of {spec.kind} {spec.name!r} lack "
                          f"{', '.join(missing)}")
@@ -57,13 +62,6 @@ def activations() -> list[str]:
 def shapes() -> list[str]:
     """Names of the registered shape functions, built-in first."""
     return _ref.shape_names()
-
-
-def _twins_of(spec: _ref.FunctionSpec) -> Twins:
-    if not isinstance(spec.twins, Twins):
-        raise ValueError(f"{spec.kind} {spec.name!r} has no Triton twins; register it with "
-                         f"gaaf_kernels.register_{spec.kind}")
-    return spec.twins
 
 
 def triton_functions(spec: _ref.FunctionSpec,
