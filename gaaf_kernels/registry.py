@@ -1,49 +1,57 @@
-"""The public registry: reference specs plus their Triton twins.
+"""The public registry: the one writer of the store of registered functions.
 
-``register_activation`` / ``register_shape`` add a user function to every path at once:
-the NumPy reference, the PyTorch composite and the Triton kernels.
+Each registered function is one ``FunctionSpec`` (``reference/registry.py``) that holds
+its Triton twins (``kernels/twins.py``). ``_add`` is the only place that stores one: at
+import for every catalogue entry with its record of ``BUILTIN_TWINS``, later for what
+``register_activation`` / ``register_shape`` add (the NumPy reference, the PyTorch
+composite and the Triton kernels then all see the function).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from gaaf_kernels.reference import catalogue
 from gaaf_kernels.reference import registry as _ref
 from gaaf_kernels.reference.catalogue import DEFAULT_SHAPE
 
-from .kernels import fast, functions
+from .kernels import twins as _twins
+from .kernels.twins import Twins
 
 
-def builtin_twins(name: str) -> dict[str, Callable | None]:
-    """The Triton twins of the catalogue entry ``name``, found by the entry's name.
-
-    ``functions.<name>_value`` / ``_derivative`` follow the reference (float64 runs them),
-    as does ``_second_derivative`` (phi'' of the saturation band, every dtype runs it);
-    ``fast.<name>_value`` / ``_derivative`` (float32 compute) and ``..._16`` (16-bit
-    storage) are optional cheaper twins. This is the one place that joins them.
-    """
-    twins = {"value": getattr(functions, f"{name}_value"),
-             "derivative": getattr(functions, f"{name}_derivative"),
-             "second_derivative": getattr(functions, f"{name}_second_derivative", None)}
-    for suffix in ("", "_16"):
-        for which in ("value", "derivative"):
-            twins[f"fast_{which}{suffix}"] = getattr(fast, f"{name}_{which}{suffix}", None)
-    twins["fast_second_derivative"] = getattr(fast, f"{name}_second_derivative", None)
-    return twins
+def _twins_of(spec: _ref.FunctionSpec) -> Twins:
+    if not isinstance(spec.twins, Twins):
+        raise ValueError(f"{spec.kind} {spec.name!r} has no Triton twins; register it with "
+                         f"gaaf_kernels.register_{spec.kind}")
+    return spec.twins
 
 
-_TRITON: dict[tuple[str, str], tuple[Callable, Callable]] = {}
-_FAST: dict[tuple[str, str], dict[str, Callable | None]] = {}
-_SECOND: dict[str, Callable] = {}  # activation name -> phi'' twin (precise)
-for _entry in _ref.BUILTINS:
-    _twins = builtin_twins(_entry.name)
-    _TRITON[(_entry.kind, _entry.name)] = (_twins["value"], _twins["derivative"])
-    _FAST[(_entry.kind, _entry.name)] = _twins
-    if _entry.kind == "activation" and _entry.second_derivative is not None:
-        if _twins["second_derivative"] is None:
-            raise ImportError(f"catalogue entry {_entry.name!r} has phi'' but "
-                              f"kernels/functions.py has no {_entry.name}_second_derivative")
-        _SECOND[_entry.name] = _twins["second_derivative"]
+def _add(spec: _ref.FunctionSpec, *, needs_second: bool) -> None:
+    """Store ``spec``; ValueError naming it and each required twin it lacks
+    (``needs_second``: the Triton phi'' is one)."""
+    missing = _twins_of(spec).missing(second=needs_second)
+    if missing:
+        raise ValueError(f"the Triton twins of {spec.kind} {spec.name!r} lack "
+                         f"{', '.join(missing)}")
+    _ref.add(spec)
+
+
+def _add_builtins() -> None:
+    """Every catalogue entry with its twins record (shapes first: activations name their
+    default shape). A built-in activation with phi'' needs its Triton phi'' too."""
+    table = _twins.BUILTIN_TWINS
+    strays = sorted(table.keys() - {entry.name for entry in catalogue.BUILTINS})
+    if strays:
+        raise ValueError(f"twins records without a catalogue entry: {', '.join(strays)}")
+    for entry in catalogue.BUILTINS:
+        if entry.name not in table:
+            raise ValueError(f"built-in {entry.kind} {entry.name!r} has no twins record in "
+                             f"gaaf_kernels/kernels/twins.py")
+        _add(_ref.builtin_spec(entry, table[entry.name]),
+             needs_second=entry.kind == "activation" and entry.second_derivative is not None)
+
+
+_add_builtins()
 
 
 def activations() -> list[str]:
@@ -60,33 +68,20 @@ def triton_functions(spec: _ref.FunctionSpec,
                      dtype: str = "float64") -> tuple[Callable, Callable]:
     """The ``(value, derivative)`` Triton functions of a registered spec.
 
-    ``dtype`` is the storage dtype's name: float32 and 16-bit storage take the built-ins'
-    fast twins (``kernels/fast.py``) where they exist, float64 the precise ones.
+    ``dtype`` is the storage dtype's name: float32 and 16-bit storage take the fast
+    twins (``kernels/fast.py``) where the spec's record has them, float64 the precise ones.
     """
-    value, derivative = _TRITON[(spec.kind, spec.name)]
-    twins = _FAST.get((spec.kind, spec.name))  # built-ins only: users cannot replace them
-    if dtype == "float64" or twins is None:
-        return value, derivative
-    value = twins["fast_value"] or value
-    derivative = twins["fast_derivative"] or derivative
-    if dtype in ("float16", "bfloat16"):
-        value = twins["fast_value_16"] or value
-        derivative = twins["fast_derivative_16"] or derivative
-    return value, derivative
+    return _twins_of(spec).for_storage(dtype)
 
 
 def triton_second_derivative(spec: _ref.FunctionSpec, dtype: str = "float64") -> Callable:
     """The Triton twin of phi'' of a registered activation (for ``band=True``): the fast
     one for 32- and 16-bit storage where it exists, else the precise one."""
-    try:
-        precise = _SECOND[spec.name]
-    except KeyError:
+    twins = _twins_of(spec)
+    if twins.second_derivative is None:
         raise ValueError(f"activation {spec.name!r} has no Triton second derivative; "
-                         f"band=True needs one") from None
-    twins = _FAST.get((spec.kind, spec.name))
-    if dtype == "float64" or twins is None:
-        return precise
-    return twins["fast_second_derivative"] or precise
+                         f"band=True needs one")
+    return twins.second_for_storage(dtype)
 
 
 def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_value,
@@ -161,19 +156,17 @@ def register_activation(
                          plain={"derivative_bound": derivative_bound})
     if numpy_second_derivative is not None:
         _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
+    twins = Twins(value=triton_value, derivative=triton_derivative,
+                  second_derivative=triton_second_derivative)
     spec = _ref.FunctionSpec(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,
         default_shape_params=_ref._check_params(default_shape_params),
         array_generic=array_generic, validate=validate,
         second_derivative=numpy_second_derivative, derivative_bound=derivative_bound,
+        twins=twins,
     )
-    _ref.add_activation(spec)
-    _TRITON[("activation", name)] = (triton_value, triton_derivative)
-    if triton_second_derivative is not None:
-        _SECOND[name] = triton_second_derivative
-    else:
-        _SECOND.pop(name, None)
+    _add(spec, needs_second=derivative_bound is not None)
 
 
 def register_shape(
@@ -198,6 +191,6 @@ def register_shape(
         name=name, kind="shape", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), array_generic=array_generic, validate=validate,
         second_derivative=numpy_second_derivative,
+        twins=Twins(value=triton_value, derivative=triton_derivative),
     )
-    _ref.add_shape(spec)
-    _TRITON[("shape", name)] = (triton_value, triton_derivative)
+    _add(spec, needs_second=False)

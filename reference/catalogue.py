@@ -7,14 +7,15 @@ for NumPy and PyTorch), the module classes of torch and of the ecosystem that ma
 path strings: nothing here imports torch. Every entry carries its second derivative
 (phi'' or s'': double backward needs d2y/dx2 = phi'' + 2 s' + g s''); activations that
 support the saturation band (``band=True``) also carry the bound m of |phi'|. The
-Triton twins are found by the entry's name (``<name>_value``, ``<name>_derivative``,
-``<name>_second_derivative`` in ``gaaf_kernels/kernels/functions.py``, and optionally
-the fast twins of ``kernels/fast.py``). ``adapters/convert_tables.py`` turns ``modules``
+Triton twins (``gaaf_kernels/kernels/functions.py``, optionally the fast ones of
+``kernels/fast.py``) are attached by the entry's record in ``kernels/twins.py``, which
+the registry stores with the entry's spec. ``adapters/convert_tables.py`` turns ``modules``
 into ``convert()``'s rules and ``adapters/functional.py`` turns ``functions`` into the
 calls that ``convert(functional=True)`` replaces; neither names an entry itself.
 
 Adding a built-in: write its formula and derivative in ``formulas.py``, add an entry
-here, and write its Triton twins beside the others (docs/custom-activations.md).
+here, write its Triton twins beside the others and name them in its record in
+``gaaf_kernels/kernels/twins.py`` (docs/custom-activations.md).
 """
 
 from __future__ import annotations

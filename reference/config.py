@@ -22,9 +22,9 @@ from .registry import (
     FunctionSpec,
     band_inverse_bound,
     check_K,
-    generation,
     get_activation,
     get_shape,
+    records_of,
     registered,
 )
 
@@ -126,12 +126,12 @@ class GAAFConfig:
     def from_op_args(activation: str, shape: str, K: float, activation_params: list[float],
                      shape_params: list[float], band: bool) -> GAAFConfig:
         return _from_op_args(activation, shape, K, tuple(activation_params),
-                             tuple(shape_params), band, generation())
+                             tuple(shape_params), band, records_of(activation, shape))
 
 
 @functools.lru_cache(maxsize=256)
 def _from_op_args(activation: str, shape: str, K: float, activation_params: tuple,
-                  shape_params: tuple, band: bool, _generation: int) -> GAAFConfig:
+                  shape_params: tuple, band: bool, _records: tuple) -> GAAFConfig:
     act, shp = get_activation(activation), get_shape(shape)
     return GAAFConfig(activation, shape, K=K, band=band,
                       activation_params=dict(zip(act.param_names, activation_params)),
@@ -179,11 +179,11 @@ def configure(activation: str | None = None, shape: str | None = None,
     if not memo:
         return GAAFConfig(activation, shape, **settings)
     try:
-        key = (activation, shape, generation(),
+        key = (activation, shape, records_of(activation, shape),
                *((name, tuple(sorted(value.items())) if isinstance(value, Mapping) else value)
                  for name, value in sorted(settings.items())))
         made = _cache.get(key)
-    except TypeError:  # unhashable or unsortable values: made afresh (and validated)
+    except (TypeError, ValueError):  # unhashable, unsortable or unknown: made afresh
         key, made = None, None
     if made is None:
         made = GAAFConfig(activation, shape, **settings)

@@ -1,17 +1,19 @@
 """Registry of activations and shape functions (names, parameters, reference formulas).
 
-The built-ins come from ``catalogue.py``. This is the bottom layer: it knows nothing
-about Triton. ``gaaf_kernels.registry``
-adds the Triton twins on top and is what users call to register their own functions.
+This is the one store of registered functions: a ``FunctionSpec`` per function, which
+also carries the function's Triton twins. This layer never imports Triton and never
+reads the twins; ``gaaf_kernels.registry`` is the one writer of the store (the
+catalogue's built-ins, from ``catalogue.py``, with their twins when it is imported,
+which ``import gaaf_kernels`` does first; users' functions when they register them).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
-from .catalogue import ACTIVATIONS, BUILTINS, DEFAULT_ACTIVATION, SHAPES, Builtin  # noqa: F401
+from .catalogue import ACTIVATIONS, DEFAULT_ACTIVATION, SHAPES, Builtin  # noqa: F401
 
 MAX_PARAMS = 3  # the kernels carry three runtime scalar slots per function
 DEFAULT_K = 10000.0  # the frequency constant of the paper's experiments
@@ -41,6 +43,9 @@ class FunctionSpec:
     # parameter values in order.
     second_derivative: Callable | None = None
     derivative_bound: Callable[..., float] | None = field(default=None, compare=False)
+    # The Triton twins (``gaaf_kernels.kernels.twins.Twins``), kept for the kernels; part
+    # of equality and hash, so caches keyed on a spec see a re-registered name.
+    twins: Hashable | None = None
 
     def __reduce__(self):
         # By name: a spec holds functions (validators, user lambdas) that need not
@@ -77,14 +82,8 @@ class FunctionSpec:
         return tuple(values[name] for name in self.param_names)
 
 
-_ACTIVATIONS: dict[str, FunctionSpec] = {}
-_SHAPES: dict[str, FunctionSpec] = {}
-_generation = [0]  # bumped by every registration, so caches of resolved configs can tell
-
-
-def generation() -> int:
-    """A number that changes whenever a function is registered."""
-    return _generation[0]
+# The one store: (kind, name) -> spec, in registration order (the built-ins first).
+_RECORDS: dict[tuple[str, str], FunctionSpec] = {}
 
 
 def _check_params(params: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
@@ -97,31 +96,25 @@ def _check_params(params: Mapping[str, float] | None) -> tuple[tuple[str, float]
     return items
 
 
-def add_activation(spec: FunctionSpec) -> FunctionSpec:
-    if spec.default_shape is None:
-        raise ValueError(f"activation {spec.name!r} needs a default shape")
-    if spec.default_shape not in _SHAPES:
-        raise ValueError(
-            f"default shape {spec.default_shape!r} of activation {spec.name!r} is not "
-            f"registered; registered shapes: {', '.join(shape_names())}"
-        )
-    _SHAPES[spec.default_shape].resolve_params(dict(spec.default_shape_params))
-    _ACTIVATIONS[spec.name] = spec
-    _generation[0] += 1
-    return spec
-
-
-def add_shape(spec: FunctionSpec) -> FunctionSpec:
-    _SHAPES[spec.name] = spec
-    _generation[0] += 1
+def add(spec: FunctionSpec) -> FunctionSpec:
+    """Store ``spec`` under its kind and name (``gaaf_kernels.registry`` calls this)."""
+    if spec.kind == "activation":
+        if spec.default_shape is None:
+            raise ValueError(f"activation {spec.name!r} needs a default shape")
+        if ("shape", spec.default_shape) not in _RECORDS:
+            raise ValueError(
+                f"default shape {spec.default_shape!r} of activation {spec.name!r} is not "
+                f"registered; registered shapes: {', '.join(shape_names())}"
+            )
+        _RECORDS["shape", spec.default_shape].resolve_params(dict(spec.default_shape_params))
+    _RECORDS[spec.kind, spec.name] = spec
     return spec
 
 
 def registered(kind: str, name: str) -> FunctionSpec:
     """The registered activation or shape ``name`` (how specs unpickle)."""
-    store = _ACTIVATIONS if kind == "activation" else _SHAPES
     try:
-        return store[name]
+        return _RECORDS[kind, name]
     except KeyError:
         raise ValueError(
             f"{kind} {name!r} is not registered in this process; register it (import the "
@@ -129,29 +122,42 @@ def registered(kind: str, name: str) -> FunctionSpec:
         ) from None
 
 
+def records_of(activation: str, shape: str | None) -> tuple[FunctionSpec, FunctionSpec]:
+    """The specs that ``resolve(activation, shape)`` reads (``shape=None``: the
+    activation's default), a cache key that changes when either name is registered anew;
+    ValueError for unknown names."""
+    act = get_activation(activation)
+    return act, get_shape(act.default_shape if shape is None else shape)
+
+
+def _names(kind: str) -> list[str]:
+    return [name for (k, name) in _RECORDS if k == kind]
+
+
 def activation_names() -> list[str]:
-    return list(_ACTIVATIONS)
+    return _names("activation")
 
 
 def shape_names() -> list[str]:
-    return list(_SHAPES)
+    return _names("shape")
 
 
 def get_activation(name: str) -> FunctionSpec:
     try:
-        return _ACTIVATIONS[name]
+        return _RECORDS["activation", name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown activation {name!r}; registered activations: {', '.join(_ACTIVATIONS)}"
+            f"unknown activation {name!r}; registered activations: "
+            f"{', '.join(activation_names())}"
         ) from None
 
 
 def get_shape(name: str) -> FunctionSpec:
     try:
-        return _SHAPES[name]
+        return _RECORDS["shape", name]
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown shape {name!r}; registered shapes: {', '.join(_SHAPES)}"
+            f"unknown shape {name!r}; registered shapes: {', '.join(shape_names())}"
         ) from None
 
 
@@ -190,8 +196,8 @@ def check_float32(owner: str, name: str, value: float) -> None:
 
 def band_activations() -> list[str]:
     """The registered activations that support ``band=True``."""
-    return [name for name, spec in _ACTIVATIONS.items()
-            if spec.second_derivative is not None and spec.derivative_bound is not None]
+    return [name for (kind, name), spec in _RECORDS.items() if kind == "activation"
+            and spec.second_derivative is not None and spec.derivative_bound is not None]
 
 
 def band_inverse_bound(act: FunctionSpec, params: tuple[float, ...]) -> float:
@@ -248,16 +254,16 @@ def _validator(entry: Builtin) -> Callable[[dict[str, float]], None] | None:
     return validate
 
 
-# Shape functions first: activations name their default shape.
-for _entry in BUILTINS:
-    _spec = FunctionSpec(
-        name=_entry.name, kind=_entry.kind, value=_entry.value, derivative=_entry.derivative,
-        params=_check_params(dict(_entry.params)), default_shape=_entry.default_shape,
-        default_shape_params=_check_params(dict(_entry.default_shape_params)),
-        validate=_validator(_entry), second_derivative=_entry.second_derivative,
-        derivative_bound=_entry.derivative_bound,
+def builtin_spec(entry: Builtin, twins: Hashable | None) -> FunctionSpec:
+    """The spec of a catalogue entry with its Triton twins (not stored: see ``add``)."""
+    return FunctionSpec(
+        name=entry.name, kind=entry.kind, value=entry.value, derivative=entry.derivative,
+        params=_check_params(dict(entry.params)), default_shape=entry.default_shape,
+        default_shape_params=_check_params(dict(entry.default_shape_params)),
+        validate=_validator(entry), second_derivative=entry.second_derivative,
+        derivative_bound=entry.derivative_bound, twins=twins,
     )
-    (add_shape if _entry.kind == "shape" else add_activation)(_spec)
+
 
 BUILTIN_ACTIVATIONS = tuple(entry.name for entry in ACTIVATIONS)
 #: Built-ins with phi'' but an unbounded phi' (no band), for the error message.

@@ -16,7 +16,6 @@ from gaaf_kernels.adapters import convert_tables
 from gaaf_kernels.adapters.functional import FUNCTIONS
 from gaaf_kernels.kernels import fast, functions
 from gaaf_kernels.reference import catalogue, get_activation, get_shape
-from gaaf_kernels.registry import builtin_twins
 
 # Longest first: tanh_second_derivative is a twin of tanh, not of "tanh_second".
 SUFFIXES = ("_second_derivative", "_value_16", "_derivative_16", "_value", "_derivative")
@@ -48,9 +47,9 @@ def test_registry_holds_exactly_the_catalogue():
 
 @pytest.mark.parametrize("entry", catalogue.BUILTINS, ids=lambda e: e.name)
 def test_every_entry_has_its_triton_twins(entry):
-    twins = builtin_twins(entry.name)
-    assert twins["value"] is getattr(functions, f"{entry.name}_value")
-    assert twins["derivative"] is getattr(functions, f"{entry.name}_derivative")
+    twins = (get_shape if entry.kind == "shape" else get_activation)(entry.name).twins
+    assert twins.value is getattr(functions, f"{entry.name}_value")
+    assert twins.derivative is getattr(functions, f"{entry.name}_derivative")
 
 
 def test_no_twin_without_an_entry():

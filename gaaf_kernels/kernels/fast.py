@@ -16,10 +16,9 @@ dense sweeps. Everything is plain ``tl``, so the interpreter runs it too (there 
 exact exp2/rsqrt: the GPU units add their documented 2^-22 relative error).
 Each ``*_16`` twin is the cheaper variant that 16-bit storage (8 or 11 significant
 bits) runs; where there is none, 16-bit storage runs the float32 twin, and where there
-is no fast twin at all, the one of ``functions.py``. The names (``<entry>_value``,
-``<entry>_derivative``, ``<entry>_second_derivative``, ``..._16``) are what attaches a
-twin to its catalogue entry (``gaaf_kernels.registry.builtin_twins``); nothing else
-lists them.
+is no fast twin at all, the one of ``functions.py``. A twin runs once its entry's record
+in ``twins.py`` names it; the names (``<entry>_value``, ``<entry>_derivative``,
+``<entry>_second_derivative``, ``..._16``) follow the entry's.
 """
 
 import triton

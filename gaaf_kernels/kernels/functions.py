@@ -8,8 +8,8 @@ interpreter runs them too, keeping relative accuracy for tiny arguments.
 These follow the reference operation by operation and are what float64 runs; float32
 and 16-bit storage run the cheaper twins of ``fast.py`` where one exists. Each built-in
 has ``<name>_value`` and ``<name>_derivative`` here, and ``<name>_second_derivative``
-(phi'', for the saturation band) where the catalogue gives one; they are found by the
-catalogue entry's name (``reference/catalogue.py``).
+(phi'', for the saturation band) where the catalogue gives one; its record in
+``twins.py`` names them.
 """
 
 import triton
