@@ -52,7 +52,9 @@ def test_stand_in_is_timms_class(name):
 def test_timm_class_converts_to_its_formula(name):
     """convert() maps the real class to its catalogue activation; with shape="none" the
     GAAF module computes the class's own forward and gradient."""
-    report = convert_report(nn.Sequential(_real(name)()), shape="none")
+    # the example forward is what lets the report call itself complete
+    report = convert_report(nn.Sequential(_real(name)()), shape="none",
+                            example_inputs=(_sweep(),))
     model = report.model
     assert isinstance(model[0], GAAF) and report.complete
     assert model[0].config.activation.name == EXPECTED[name]
@@ -73,7 +75,7 @@ def test_mobilenetv3_converts_and_trains_a_step():
     model = timm.create_model("mobilenetv3_small_100", pretrained=False, num_classes=5)
     n_activations = sum(type(m).__module__.startswith(("timm.layers.act", "torch.nn.modules.act"))
                         for m in model.modules())
-    report = convert_report(model)
+    report = convert_report(model, example_inputs=(torch.randn(2, 3, 64, 64),))
     model = report.model
     assert report.complete and report.left_alone == []
     assert len(report.converted) == n_activations == 42
