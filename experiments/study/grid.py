@@ -39,9 +39,10 @@ DEPTH_PATIENCE = 8
 # Sensitivity study: 45 runs (15 variants x 3 seeds) of 784-512-256-256-10. 12 epochs on
 # the full training set, sized the same way to a fraction of the depth study's hour (it
 # runs after it; docs/reproduction.md). That is far from the paper's 80-170 epochs to
-# converge (the table says so): a comparison of K and c early in training. The full training set rather than a subset, because the float32 effect
-# depends on how large the net values have grown. Patience 4 (a third) stops runs that
-# no longer improve or diverge.
+# converge (the table says so): a comparison of K and c early in training. The full
+# training set rather than a subset, because the float32 effect depends on how large the
+# net values have grown. Patience 4 (a third) stops runs that no longer improve or
+# diverge.
 SENSITIVITY_EPOCHS = 12
 SENSITIVITY_PATIENCE = 4
 
