@@ -57,7 +57,7 @@ def add_recording_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record-analysis", action="store_true",
                    help="record the mean |gradient| per layer and, every epoch, the net "
                         "variance over 20 dropout masks into RUN_DIR/analysis.json "
-                        "(for gaaf analyze; about 3%% slower on the MNIST MLP)")
+                        "(for gaaf analyze; it slows training a little: docs/analysis.md)")
 
 
 def recording_callbacks(args: argparse.Namespace, cfg: Any) -> list:

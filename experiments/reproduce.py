@@ -220,7 +220,8 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
         epochs = spec["quick_epochs"] if epochs is None else epochs
         train_limit = spec["quick_limit"] if train_limit is None else train_limit
         # One thread: on a shared 2-core machine, two OpenMP threads competing with other
-        # processes made some MNIST epochs 30x slower; one thread is never far off.
+        # processes made some MNIST epochs many times slower (docs/reproduction.md); one
+        # thread is never far off.
         threads = 1 if threads is None else threads
     out = Path(out if out is not None else ("runs/quick" if quick else "runs"))
     # Every run's configuration is made, and so validated, before anything runs.

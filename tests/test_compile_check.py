@@ -64,8 +64,9 @@ def test_band_specializations_compile_without_spills_and_with_wide_loads(band_re
 
 
 # float32 band kernels (default shape) predicted below 90% of the H200 copy roofline, with
-# the triton releases whose code is below; docs/performance.md gives their numbers and
-# reasons (precise phi'' twins, gelu's erfc). Triton 3.8 compiles the softplus band
+# the triton releases whose code is below; docs/performance.md lists them and
+# results/performance/predicted-throughput.md gives their numbers and reasons (precise
+# phi'' twins, gelu's erfc). Triton 3.8 compiles the softplus band
 # forward to 61.2 SASS instructions per element (3.6 and 3.7: 64.2), which is 90.1%.
 TRITON = tuple(int(part) for part in triton.__version__.split(".")[:2])
 BAND_BELOW_90 = {("gelu", "forward"): lambda version: True,
@@ -123,7 +124,8 @@ def test_pairs_for_one_activation():
 # --- the throughput model ------------------------------------------------------------
 
 # Default pairs that the model predicts below 90% of the H200 copy roofline, with the
-# reason; docs/performance.md lists the same cases. Anything else must reach 90%.
+# reason; docs/performance.md lists the same cases (numbers:
+# results/performance/predicted-throughput.md). Anything else must reach 90%.
 BELOW_90 = {
     ("gelu", "bfloat16", "forward"), ("gelu", "bfloat16", "backward"),
     ("gelu_tanh", "bfloat16", "forward"), ("gelu_tanh", "bfloat16", "backward"),

@@ -28,30 +28,21 @@ __all__ = ["STUDIES", "Study", "StudyRun", "make_study", "variant_settings", "di
 STUDIES = ("depth", "sensitivity")
 SEEDS = 3
 
-# Depth study. Measured on 2026-12-02 (AMD EPYC, 2 cores) with the harness and the
-# study's recorders: one torch thread per process, two processes side by side, 300
-# batches of 128 plus the full validation and test evaluation, scaled to the 391 batches
-# of an MNIST epoch. On a quiet machine:
-#   depth 3:  1.9-2.8 s per epoch, every variant;
-#   depth 20: base 8.7 s, dropout 11.7 s, gaaf 9.4 s, gaaf-band 10.1 s.
-# (While another user's compile jobs shared the CPUs: 15-26 s at depth 20, 1.5x-2.5x.)
-# Depths 6 and 10 lie in between (about linear in the layers: ~3.5 s, ~5.4 s), so one
-# epoch of every (variant, seed) over the four depths is 12 x ~21 s: ~126 s of wall time
-# with --jobs 2, plus 1-3 s per run (data, net statistics, worker start). 30 epochs:
-# ~64 min if every run goes the distance, less as runs stop early: a patience of 8 (about
-# a quarter of the epochs) stops a run that no longer improves, a diverged one within its
-# first ~9 epochs. Runs start deepest first, so the last to finish is a short one.
+# Depth study: 30 epochs, sized from measured epoch times (docs/reproduction.md) so that
+# the whole grid fits about an hour with --jobs 2 on a 2-core CPU if every run goes the
+# distance, less as runs stop early: a patience of 8 (about a quarter of the epochs)
+# stops a run that no longer improves, a diverged one within its first ~9 epochs. Runs
+# start deepest first, so the last to finish is a short one.
 DEPTH_EPOCHS = 30
 DEPTH_PATIENCE = 8
 
-# Sensitivity study: 45 runs (15 variants x 3 seeds) of 784-512-256-256-10. Measured as
-# above: 3.0-3.9 s per epoch, evaluation included, for every variant. 12 epochs on the
-# full training set: 45 x ~42 s / 2 = ~16 min with --jobs 2 on a quiet machine (it runs
-# after the depth study, which takes the machine's other hour). That is far from the
-# paper's 80-170 epochs to converge (the table says so): a comparison of K and c early
-# in training. The full training set rather than a subset, because the float32 effect
-# depends on how large the net values have grown. Patience 4 (a third) stops runs that
-# no longer improve or diverge.
+# Sensitivity study: 45 runs (15 variants x 3 seeds) of 784-512-256-256-10. 12 epochs on
+# the full training set, sized the same way to a fraction of the depth study's hour (it
+# runs after it; docs/reproduction.md). That is far from the paper's 80-170 epochs to
+# converge (the table says so): a comparison of K and c early in training. The full
+# training set rather than a subset, because the float32 effect depends on how large the
+# net values have grown. Patience 4 (a third) stops runs that no longer improve or
+# diverge.
 SENSITIVITY_EPOCHS = 12
 SENSITIVITY_PATIENCE = 4
 

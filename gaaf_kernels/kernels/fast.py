@@ -2,8 +2,8 @@
 
 The twins in ``functions.py`` follow the reference operation by operation; on a GPU
 their divisions, ``tl.exp`` range fix-ups, software ``tl.log`` and explicit limit
-selects cost two to four times the instruction budget of a memory-bound kernel (the
-table in docs/performance.md). These compute the same functions with
+selects cost more than the instruction budget of a memory-bound kernel
+(results/performance/predicted-throughput.md). These compute the same functions with
 
 * ``tl.exp2`` of a pre-scaled argument (one MUFU.EX2; results below 2^-126 flush to 0),
 * reciprocals of arguments kept in [1, 2^126] as ``rsqrt(d)**2`` plus one Newton step
@@ -78,7 +78,9 @@ def tanh_derivative_16(x):
 
 @triton.jit
 def tanh_second_derivative(x):
-    # The precise twin costs 118 SASS per element in a band backward (sm_90), this 60.
+    # From tanh and tanh' as the forward computes them, which keeps a band backward within
+    # its instruction budget where the precise twin's form does not
+    # (results/performance/predicted-throughput.md).
     return -2.0 * _tanh(x) * _tanh_derivative(x, False)
 
 
@@ -243,7 +245,8 @@ def gelu_tanh_derivative_16(x):
 @triton.jit
 def gelu_tanh_second_derivative(x):
     """x sigmoid(v), v = 2u: phi'' = sigmoid'(v) (2 v' + x v'' + x v'^2 (1 - 2 sigmoid(v)))
-    (153 SASS per element with the precise twin's tanh form, sm_90)."""
+    (one exp and a reciprocal: the precise twin's tanh form does not fit a band backward's
+    instruction budget; results/performance/predicted-throughput.md)."""
     sig, dsig = _sigmoid_both(_gelu_tanh_arg(x), False)
     # Beyond 2^20 sigmoid' is 0 and the clamped polynomial stays finite (x v'^2 < 2^100).
     xc = _clamp(x, -1048576.0, 1048576.0)
@@ -269,7 +272,7 @@ def _silu_scaled_derivative(x, a, FAST: tl.constexpr):
 @triton.jit
 def _silu_scaled_second_derivative(x, a):
     """a sigmoid'(a x) (2 + a x (1 - 2 sigmoid(a x))): one exp2 and one reciprocal,
-    where the precise twin adds a tanh (136 SASS per element in a band backward)."""
+    where the precise twin adds a tanh."""
     sig, dsig = _sigmoid_both(x * a, False)
     ax = _clamp(x * a, -BIG, BIG)  # sigmoid' is 0 at +-inf: keeps ax * (...) finite
     return (a * dsig) * tl.fma(ax, 1.0 - 2.0 * sig, 2.0)
@@ -401,7 +404,8 @@ def mish_derivative_16(x):
 @triton.jit
 def mish_second_derivative(x):
     """S sigma(x) (2 + x (sigma(-x) - 2 t sigma(x))), S = (1 - t)(1 + t), t = tanh(sp x),
-    from the parts of mish' (215 SASS per element with the precise twin, sm_90)."""
+    from the parts of mish', which the precise twin recomputes (far over a band
+    backward's instruction budget: results/performance/predicted-throughput.md)."""
     e, positive, t, one_minus_t = _mish_parts(x, False)
     r = _rcp(1.0 + e)
     er = e * r

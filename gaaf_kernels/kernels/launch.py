@@ -20,11 +20,14 @@ from .layout import check_like, in_layout_of
 
 # Elements per program and warps on a GPU, per storage dtype (elements per thread =
 # BLOCK / (32 * warps)). 16-bit storage takes 16 per thread: the index arithmetic and
-# scalar set-up per thread then cost 1.4 fewer SASS instructions per element, which is
-# 5% of a 16-bit forward's budget (gaaf verify --compile).
+# scalar set-up per thread are then spread over more elements, which counts in a 16-bit
+# forward's small instruction budget (gaaf verify --compile;
+# results/performance/predicted-throughput.md).
 GPU_LAUNCH = {"float16": (2048, 4), "bfloat16": (2048, 4), "float32": (1024, 4),
               "float64": (1024, 4)}
-INTERPRETER_MAX_BLOCK = 2**16  # the interpreter costs ~1 ms per program instance
+# The interpreter's cost is mostly per program instance, not per element: few, large
+# programs (results/performance/cpu-2026-12-04.md).
+INTERPRETER_MAX_BLOCK = 2**16
 INT32_LIMIT = 2**31
 
 

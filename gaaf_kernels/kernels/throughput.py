@@ -49,8 +49,8 @@ class Card:
 
 
 # The one table of cards. SM counts and clocks are the vendor's SXM specifications (boost
-# clock under sustained load as the model's assumption); copy bandwidths are typical
-# measured torch device-to-device copies (about 85-90% of the spec sheet's peak).
+# clock under sustained load as the model's assumption); copy bandwidths are what a torch
+# device-to-device copy reaches, below the spec sheet's peak (docs/performance.md).
 CARDS: tuple[Card, ...] = (
     Card("A100", arch=80, sms=108, clock_ghz=1.41, copy_tb_s=1.7),
     Card("H100", arch=90, sms=132, clock_ghz=1.755, copy_tb_s=3.0),
