@@ -131,6 +131,11 @@ class Builtin:
     # The saturation band (activations): phi'' and m = sup |phi'| from the parameters.
     second_derivative: Callable | None = None
     derivative_bound: Callable[..., float] | None = None
+    # How the docs write it (the generated tables of docs/semantics.md): phi(x) or s(x),
+    # and for a band m = sup |phi'| in closed form ("" where it has none) and where phi'
+    # reaches it.
+    formula: str = ""
+    band_text: tuple[str, str] | None = None
 
 
 def _plain(*classes: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -142,13 +147,15 @@ _ONE_SIDED = ("shifted_sigmoid", (("shift", 4.0), ("slope", 1.0)))
 
 
 def _activation(name, value, derivative, params=(), default=_ONE_SIDED, modules=(),
-                functions=(), second=None, bound=None, **domains) -> Builtin:
+                functions=(), second=None, bound=None, formula="", band_text=None,
+                **domains) -> Builtin:
     if isinstance(bound, float):
         bound = _constant(bound)
     return Builtin(name, "activation", value, derivative, tuple(params),
                    default_shape=default[0], default_shape_params=default[1],
                    modules=tuple(modules), functions=tuple(functions),
-                   second_derivative=second, derivative_bound=bound, **domains)
+                   second_derivative=second, derivative_bound=bound, formula=formula,
+                   band_text=band_text, **domains)
 
 
 @dataclass(frozen=True)
@@ -174,16 +181,21 @@ def _one_or(p: float) -> float:
 
 SHAPES: tuple[Builtin, ...] = (
     Builtin("gaussian", "shape", f.gaussian, f.gaussian_derivative, (("c", 3.0),),
-            positive=("c",), second_derivative=f.gaussian_second_derivative),
+            positive=("c",), second_derivative=f.gaussian_second_derivative,
+            formula='exp(-x² / c)'),
     Builtin("laplace", "shape", f.laplace, f.laplace_derivative, (("c", 1.0),),
-            positive=("c",), second_derivative=f.laplace_second_derivative),
+            positive=("c",), second_derivative=f.laplace_second_derivative,
+            formula='exp(-\\|x\\| / c)'),
     Builtin("shifted_sigmoid", "shape", f.shifted_sigmoid, f.shifted_sigmoid_derivative,
             (("shift", 4.0), ("slope", 1.0)),
-            second_derivative=f.shifted_sigmoid_second_derivative),
+            second_derivative=f.shifted_sigmoid_second_derivative,
+            formula='sigmoid(slope·(x + shift))'),
     Builtin("constant", "shape", f.constant, f.constant_derivative, (("value", 1.0),),
-            second_derivative=f.constant_second_derivative),
+            second_derivative=f.constant_second_derivative,
+            formula='value'),
     Builtin(PLAIN_SHAPE, "shape", f.none, f.none_derivative,
-            second_derivative=f.none_second_derivative),
+            second_derivative=f.none_second_derivative,
+            formula='0 (the plain activation)'),
 )
 
 ACTIVATIONS: tuple[Builtin, ...] = (
@@ -191,14 +203,16 @@ ACTIVATIONS: tuple[Builtin, ...] = (
                 second=f.tanh_second_derivative, bound=1.0,
                 modules=_plain(f"{TORCH}.Tanh", *timm("Tanh")),
                 functions=(*_pure("torch.tanh", out=True), *_pure("torch.Tensor.tanh"),
-                           *_in_place("torch.tanh_", "torch.Tensor.tanh_"))),
+                           *_in_place("torch.tanh_", "torch.Tensor.tanh_")),
+                formula='tanh(x)', band_text=('1', 'x = 0')),
     # sigmoid(x) = (1 + tanh(x/2)) / 2: the tanh shape stretched by 2 gives c = 12.
     _activation("sigmoid", f.sigmoid, f.sigmoid_derivative, default=("gaussian", (("c", 12.0),)),
                 second=f.sigmoid_second_derivative, bound=0.25,
                 modules=_plain(f"{TORCH}.Sigmoid", *timm("Sigmoid")),
                 functions=(*_pure("torch.sigmoid", "torch.special.expit", out=True),
                            *_pure("torch.Tensor.sigmoid"),
-                           *_in_place("torch.sigmoid_", "torch.Tensor.sigmoid_"))),
+                           *_in_place("torch.sigmoid_", "torch.Tensor.sigmoid_")),
+                formula='1 / (1 + exp(-x))', band_text=('1/4', 'x = 0')),
     _activation("hardtanh", f.hardtanh, f.hardtanh_derivative,
                 (("min_val", -1.0), ("max_val", 1.0)), default=_TWO_SIDED,
                 ordered=("min_val", "max_val"), second=f.hardtanh_second_derivative,
@@ -208,40 +222,51 @@ ACTIVATIONS: tuple[Builtin, ...] = (
                 functions=(*_flagged(f"{FN}.hardtanh", args=("min_val", "max_val")),
                            *_in_place(f"{FN}.hardtanh_", args=("min_val", "max_val")),
                            Function(f"{FN}.relu6", inplace="flag",
-                                    fixed=(Fixed("min_val", 0.0), Fixed("max_val", 6.0))))),
+                                    fixed=(Fixed("min_val", 0.0), Fixed("max_val", 6.0)))),
+                formula='clamp(x, min_val, max_val)', band_text=('1', '(min_val, max_val)')),
     _activation("softsign", f.softsign, f.softsign_derivative, default=_TWO_SIDED,
                 second=f.softsign_second_derivative, bound=1.0,
-                modules=_plain(f"{TORCH}.Softsign"), functions=_pure(f"{FN}.softsign")),
+                modules=_plain(f"{TORCH}.Softsign"), functions=_pure(f"{FN}.softsign"),
+                formula='x / (1 + \\|x\\|)', band_text=('1', 'x = 0')),
     # torch.relu_ is also F.relu_ (the same function).
     _activation("relu", f.relu, f.relu_derivative, modules=_plain(f"{TORCH}.ReLU"),
                 functions=(*_pure("torch.relu", "torch.Tensor.relu"),
                            *_in_place("torch.relu_", "torch.Tensor.relu_"),
                            *_flagged(f"{FN}.relu")),
-                second=f.relu_second_derivative, bound=1.0),
+                second=f.relu_second_derivative, bound=1.0,
+                formula='max(x, 0)', band_text=('1', 'x > 0')),
     _activation("leaky_relu", f.leaky_relu, f.leaky_relu_derivative,
                 (("negative_slope", 0.01),), second=f.leaky_relu_second_derivative,
                 bound=_one_or,
                 modules=[(f"{TORCH}.LeakyReLU", ("negative_slope",))],
                 functions=(*_flagged(f"{FN}.leaky_relu", args=("negative_slope",)),
-                           *_in_place(f"{FN}.leaky_relu_", args=("negative_slope",)))),
+                           *_in_place(f"{FN}.leaky_relu_", args=("negative_slope",))),
+                formula='x if x > 0 else negative_slope·x',
+                band_text=('max(1, \\|negative_slope\\|)', 'one side of 0')),
     _activation("elu", f.elu, f.elu_derivative, (("alpha", 1.0),),
                 second=f.elu_second_derivative, bound=_one_or,
                 # celu(x, alpha) = elu(x, alpha) only for alpha = 1
                 modules=[(f"{TORCH}.ELU", ("alpha",)),
                          (f"{TORCH}.CELU", (When("alpha", 1.0),))],
                 functions=(*_flagged(f"{FN}.elu", args=("alpha",)),
-                           *_in_place(f"{FN}.elu_", args=("alpha",)))),
+                           *_in_place(f"{FN}.elu_", args=("alpha",))),
+                formula='x if x > 0 else alpha·(exp(x) - 1)',
+                band_text=('max(1, \\|alpha\\|)', 'x > 0, or x → 0⁻')),
     _activation("selu", f.selu, f.selu_derivative, modules=_plain(f"{TORCH}.SELU"),
                 functions=(*_pure("torch.selu"), *_in_place("torch.selu_"),
                            *_flagged(f"{FN}.selu")),
-                second=f.selu_second_derivative, bound=f.SELU_SCALE * f.SELU_ALPHA),
+                second=f.selu_second_derivative, bound=f.SELU_SCALE * f.SELU_ALPHA,
+                formula=(f"scale·elu(x, alpha), alpha = {f.SELU_ALPHA!r}, "
+                         f"scale = {f.SELU_SCALE!r}"),
+                band_text=('scale·alpha', 'x → 0⁻')),
     # torch's GELU and F.gelu are gelu or gelu_tanh by their approximate=.
     _activation("gelu", f.gelu, f.gelu_derivative,
                 second=f.gelu_second_derivative, bound=f.GELU_DERIVATIVE_MAX,
                 modules=[(f"{TORCH}.GELU", (When("approximate", "none"),)),
                          (f"{HF}.GELUActivation", (Runs("act", "_gelu_python"),)),
                          *_plain(*timm("GELU"))],
-                functions=[Function(f"{FN}.gelu", when=When("approximate", "none", "none"))]),
+                functions=[Function(f"{FN}.gelu", when=When("approximate", "none", "none"))],
+                formula='x·(1 + erf(x/√2))/2', band_text=('Φ(√2) + e⁻¹/√π', 'x = √2')),
     # FastGELU writes sqrt(2/pi) to 10 digits, BloomGelu to 8; AccurateGELU and NewGELU
     # spell out the tanh formula.
     _activation("gelu_tanh", f.gelu_tanh, f.gelu_tanh_derivative,
@@ -252,42 +277,51 @@ ACTIVATIONS: tuple[Builtin, ...] = (
                                  f"{HF}.AccurateGELUActivation",
                                  "transformers.models.bloom.modeling_bloom.BloomGelu",
                                  *timm("GELUTanh"))],
-                functions=[Function(f"{FN}.gelu", when=When("approximate", "tanh", "none"))]),
+                functions=[Function(f"{FN}.gelu", when=When("approximate", "tanh", "none"))],
+                formula='x/2·(1 + tanh(√(2/π)·(x + 0.044715x³)))', band_text=('', 'x = 1.418504')),
     _activation("silu", f.silu, f.silu_derivative,
                 second=f.silu_second_derivative, bound=f.SILU_DERIVATIVE_MAX,
                 modules=_plain(f"{TORCH}.SiLU", f"{HF}.SiLUActivation",
                                *timm("Swish", "SwishMe")),
-                functions=_flagged(f"{FN}.silu")),
+                functions=_flagged(f"{FN}.silu"),
+                formula='x·sigmoid(x)', band_text=('', 'x = 2.399357')),
     _activation("softplus", f.softplus, f.softplus_derivative,
                 (("beta", 1.0), ("threshold", 20.0)), positive=("beta",),
                 second=f.softplus_second_derivative, bound=1.0,
                 modules=[(f"{TORCH}.Softplus", ("beta", "threshold"))],
-                functions=[Function(f"{FN}.softplus", ("beta", "threshold"))]),
+                functions=[Function(f"{FN}.softplus", ("beta", "threshold"))],
+                formula='x if beta·x > threshold else log(1 + exp(beta·x))/beta',
+                band_text=('1', 'beta·x > threshold (the linear branch)')),
     _activation("mish", f.mish, f.mish_derivative,
                 second=f.mish_second_derivative, bound=f.MISH_DERIVATIVE_MAX,
                 modules=[*_plain(f"{TORCH}.Mish"),
                          (f"{HF}.MishActivation", (Runs("act", "_mish_python"),)),
                          *_plain(*timm("Mish", "MishMe"))],
-                functions=_flagged(f"{FN}.mish")),
+                functions=_flagged(f"{FN}.mish"),
+                formula='x·tanh(softplus(x))', band_text=('', 'x = 1.490571')),
     # hardsigmoid(x) = (1 + hardtanh(x/3)) / 2: hardtanh's shape stretched by 3, c = 27.
     _activation("hardsigmoid", f.hardsigmoid, f.hardsigmoid_derivative,
                 default=("gaussian", (("c", 27.0),)),
                 second=f.hardsigmoid_second_derivative, bound=1.0 / 6.0,
                 modules=_plain(f"{TORCH}.Hardsigmoid", *timm("HardSigmoid", "HardSigmoidMe")),
-                functions=_flagged(f"{FN}.hardsigmoid")),
+                functions=_flagged(f"{FN}.hardsigmoid"),
+                formula='min(max(x + 3, 0), 6) / 6', band_text=('1/6', '(-3, 3)')),
     # hardswish is flat below -3 where relu is flat below 0: relu's shape moved by 3.
     _activation("hardswish", f.hardswish, f.hardswish_derivative,
                 default=("shifted_sigmoid", (("shift", 7.0), ("slope", 1.0))),
                 second=f.hardswish_second_derivative, bound=1.5,  # phi'(3-) = 3/2
                 modules=_plain(f"{TORCH}.Hardswish", *timm("HardSwish", "HardSwishMe")),
-                functions=_flagged(f"{FN}.hardswish")),
+                functions=_flagged(f"{FN}.hardswish"),
+                formula='x·hardsigmoid(x)', band_text=('3/2', 'x → 3⁻')),
     _activation("quick_gelu", f.quick_gelu, f.quick_gelu_derivative,
                 second=f.quick_gelu_second_derivative, bound=f.SILU_DERIVATIVE_MAX,
-                modules=_plain(f"{HF}.QuickGELUActivation", *timm("QuickGELU"))),
+                modules=_plain(f"{HF}.QuickGELUActivation", *timm("QuickGELU")),
+                formula='x·sigmoid(1.702x)', band_text=('', 'x = 2.399357/1.702')),
     # phi' = 2 relu(x) is unbounded: no saturation band (band=True is refused).
     _activation("relu_squared", f.relu_squared, f.relu_squared_derivative,
                 second=f.relu_squared_second_derivative,
-                modules=_plain(f"{HF}.ReLUSquaredActivation")),
+                modules=_plain(f"{HF}.ReLUSquaredActivation"),
+                formula='max(x, 0)²'),
 )
 
 BUILTINS: tuple[Builtin, ...] = SHAPES + ACTIVATIONS

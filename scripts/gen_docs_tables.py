@@ -11,8 +11,7 @@ Each table lives in one page, between two marker lines:
     <!-- END generated: NAME -->
 
 Everything between them is rewritten; edit the catalogue (``reference/catalogue.py``),
-``convert()``'s tables (``adapters/convert_tables.py``) or the formula texts below,
-never the region itself. The regions:
+``convert()``'s tables (``adapters/convert_tables.py``), never the region itself. The regions:
 
 * ``catalogue-names`` (README.md): the built-in activation and shape names;
 * ``activations``, ``shapes`` (docs/semantics.md): each entry's formula, parameters with
@@ -24,9 +23,8 @@ never the region itself. The regions:
 * ``convert-calls`` (docs/integrations.md): the torch functions that
   ``convert(functional=True)`` replaces (the catalogue entries' ``functions``).
 
-The formulas in words are the one thing the catalogue does not hold (it holds code):
-they are written here, one per entry, and a name missing here or unknown to the
-catalogue is an error.
+The formulas in words come from each entry's ``formula`` (and ``band_text``); an entry
+without them is an error.
 """
 
 from __future__ import annotations
@@ -40,57 +38,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# phi(x) of each built-in activation, as the docs write it (markdown table cells).
-ACTIVATION_FORMULAS = {
-    "tanh": "tanh(x)",
-    "sigmoid": "1 / (1 + exp(-x))",
-    "hardtanh": "clamp(x, min_val, max_val)",
-    "softsign": "x / (1 + \\|x\\|)",
-    "relu": "max(x, 0)",
-    "leaky_relu": "x if x > 0 else negative_slope·x",
-    "elu": "x if x > 0 else alpha·(exp(x) - 1)",
-    "selu": "scale·elu(x, alpha), alpha = {SELU_ALPHA!r}, scale = {SELU_SCALE!r}",
-    "gelu": "x·(1 + erf(x/√2))/2",
-    "gelu_tanh": "x/2·(1 + tanh(√(2/π)·(x + 0.044715x³)))",
-    "silu": "x·sigmoid(x)",
-    "softplus": "x if beta·x > threshold else log(1 + exp(beta·x))/beta",
-    "mish": "x·tanh(softplus(x))",
-    "hardsigmoid": "min(max(x + 3, 0), 6) / 6",
-    "hardswish": "x·hardsigmoid(x)",
-    "quick_gelu": "x·sigmoid(1.702x)",
-    "relu_squared": "max(x, 0)²",
-}
-
-# s(x) of each built-in shape.
-SHAPE_FORMULAS = {
-    "gaussian": "exp(-x² / c)",
-    "laplace": "exp(-\\|x\\| / c)",
-    "shifted_sigmoid": "sigmoid(slope·(x + shift))",
-    "constant": "value",
-    "none": "0 (the plain activation)",
-}
-
-# m = sup |phi'| in closed form ("" where it has none) and where phi' reaches it; one per
-# activation with a band (``derivative_bound`` in the catalogue).
-BAND_BOUNDS = {
-    "tanh": ("1", "x = 0"),
-    "sigmoid": ("1/4", "x = 0"),
-    "hardtanh": ("1", "(min_val, max_val)"),
-    "softsign": ("1", "x = 0"),
-    "relu": ("1", "x > 0"),
-    "leaky_relu": ("max(1, \\|negative_slope\\|)", "one side of 0"),
-    "elu": ("max(1, \\|alpha\\|)", "x > 0, or x → 0⁻"),
-    "selu": ("scale·alpha", "x → 0⁻"),
-    "gelu": ("Φ(√2) + e⁻¹/√π", "x = √2"),
-    "gelu_tanh": ("", "x = 1.418504"),
-    "silu": ("", "x = 2.399357"),
-    "softplus": ("1", "beta·x > threshold (the linear branch)"),
-    "mish": ("", "x = 1.490571"),
-    "hardsigmoid": ("1/6", "(-3, 3)"),
-    "hardswish": ("3/2", "x → 3⁻"),
-    "quick_gelu": ("", "x = 2.399357/1.702"),
-}
-
 # (page, region) of every generated region, in the order they are written.
 REGIONS = (
     ("README.md", "catalogue-names"),
@@ -103,7 +50,7 @@ REGIONS = (
 
 
 class StaleError(Exception):
-    """A page lacks a region's markers, or the formula texts do not match the catalogue."""
+    """A page lacks a region's markers, or a catalogue entry lacks its docs texts."""
 
 
 def _number(value: float) -> str:
@@ -118,11 +65,11 @@ def _with_params(name: str, params) -> str:
     return f"{name}({_params(params)})" if params else name
 
 
-def _check_names(kind: str, texts: dict, names: list[str]) -> None:
-    missing, unknown = set(names) - texts.keys(), texts.keys() - set(names)
-    if missing or unknown:
-        raise StaleError(f"{kind} in scripts/gen_docs_tables.py: write the text of "
-                         f"{sorted(missing)}, remove {sorted(unknown)}")
+def _check_texts(entries, field: str) -> None:
+    missing = [e.name for e in entries if not getattr(e, field)]
+    if missing:
+        raise StaleError(f"catalogue entries without {field}= (reference/catalogue.py): "
+                         f"{', '.join(missing)}")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
@@ -141,12 +88,10 @@ def catalogue_names() -> list[str]:
 
 
 def activations() -> list[str]:
-    from gaaf_kernels.reference import catalogue, formulas
+    from gaaf_kernels.reference import catalogue
 
-    _check_names("ACTIVATION_FORMULAS", ACTIVATION_FORMULAS,
-                 [e.name for e in catalogue.ACTIVATIONS])
-    constants = {"SELU_ALPHA": formulas.SELU_ALPHA, "SELU_SCALE": formulas.SELU_SCALE}
-    rows = [(f"`{e.name}`", ACTIVATION_FORMULAS[e.name].format(**constants), _params(e.params),
+    _check_texts(catalogue.ACTIVATIONS, "formula")
+    rows = [(f"`{e.name}`", e.formula, _params(e.params),
              _with_params(e.default_shape, e.default_shape_params))
             for e in catalogue.ACTIVATIONS]
     return _table(("activation", "phi(x)", "parameters (defaults)", "default shape"), rows)
@@ -155,8 +100,8 @@ def activations() -> list[str]:
 def shapes() -> list[str]:
     from gaaf_kernels.reference import catalogue
 
-    _check_names("SHAPE_FORMULAS", SHAPE_FORMULAS, [e.name for e in catalogue.SHAPES])
-    rows = [(f"`{e.name}`", SHAPE_FORMULAS[e.name], _params(e.params))
+    _check_texts(catalogue.SHAPES, "formula")
+    rows = [(f"`{e.name}`", e.formula, _params(e.params))
             for e in catalogue.SHAPES]
     return _table(("shape", "s(x)", "parameters (defaults)"), rows)
 
@@ -165,14 +110,14 @@ def band_bounds() -> list[str]:
     from gaaf_kernels.reference import catalogue
 
     banded = [e for e in catalogue.ACTIVATIONS if e.derivative_bound is not None]
-    _check_names("BAND_BOUNDS", BAND_BOUNDS, [e.name for e in banded])
+    _check_texts(banded, "band_text")
     rows = []
     for e in catalogue.ACTIVATIONS:
         if e.derivative_bound is None:
             rows.append((f"`{e.name}`", "unbounded: no band", "", ""))
             continue
         m = float(e.derivative_bound(*(value for _, value in e.params)))
-        rows.append((f"`{e.name}`", f"{m:.6f}".rstrip("0").rstrip("."), *BAND_BOUNDS[e.name]))
+        rows.append((f"`{e.name}`", f"{m:.6f}".rstrip("0").rstrip("."), *e.band_text))
     return _table(("activation", "m = sup \\|phi'\\| (default parameters)", "closed form",
                    "where"), rows)
 
