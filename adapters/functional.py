@@ -139,7 +139,7 @@ UNHANDLED: dict[Callable, tuple[str, str]] = {
     F.softshrink: ("F.softshrink", _NO_CATALOGUE),
     F.tanhshrink: ("F.tanhshrink", _NO_CATALOGUE),
     F.threshold: ("F.threshold", _NO_CATALOGUE),
-    F.threshold_: ("F.threshold_", _NO_CATALOGUE),
+    F.threshold_: ("F.threshold_", _NO_CATALOGUE),  # type: ignore[attr-defined]
 }
 
 # The library's own code: activation calls made here (the composite's formulas, user
@@ -278,7 +278,7 @@ def functional_subclass(cls: type) -> type:
     """``cls`` with a ``forward`` that enters the mode, made once per class."""
     sub = _SUBCLASSES.get(cls)
     if sub is None:
-        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),
+        sub = type(cls.__name__, (cls,), {"forward": _wrap(cls.forward),  # type: ignore[attr-defined]
                                           "__reduce_ex__": _reduce_ex,
                                           "__module__": cls.__module__,
                                           "__qualname__": cls.__qualname__})
@@ -300,5 +300,5 @@ def install(model: nn.Module, scope: FunctionalScope) -> None:
     """
     if installed(model):
         raise ValueError("the model was already converted with functional=True")
-    model._gaaf_functional = scope
+    model._gaaf_functional = scope  # type: ignore[assignment]  # nn.Module's setattr
     model.__class__ = functional_subclass(type(model))

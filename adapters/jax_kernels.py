@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from typing import Any
 
 import numpy as np
 import triton
@@ -81,7 +82,7 @@ def _torch_dtype(dtype_name: str):
 
 
 def launch_plan(cfg: GAAFConfig, kernel: str, dtype_name: str, n: int,
-                interpreted: bool = False) -> tuple[object, dict, dict, tuple[int]]:
+                interpreted: bool = False) -> tuple[Any, dict, dict, tuple[int]]:
     """(wrapper kernel, function constexprs, launch options, grid): the launch rules of
     ``kernels/launch.py`` for ``n`` elements of storage dtype ``dtype_name``."""
     from gaaf_kernels.kernels import launch

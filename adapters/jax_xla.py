@@ -66,21 +66,16 @@ def numpy_only(cfg: GAAFConfig) -> bool:
     return not (cfg.activation.array_generic and cfg.shape.array_generic)
 
 
-def _reference_callback(fn: Callable, cfg: GAAFConfig, x, *rest):
-    """``fn`` (reference.forward or backward) on the host, as a JAX value of x's shape and
-    dtype; elementwise, so ``vmap`` passes whole batches."""
+def _reference_callback(fn: str, cfg: GAAFConfig, x, *rest):
+    """``fn`` ("forward" or "backward" of the reference) on the host, as a JAX value of
+    x's shape and dtype; elementwise, so ``vmap`` passes whole batches."""
     from gaaf_kernels import reference
 
-    kwargs = dict(activation=cfg.activation.name, shape=cfg.shape.name, K=cfg.K,
-                  activation_params=dict(zip(cfg.activation.param_names,
-                                             cfg.activation_params)),
-                  shape_params=dict(zip(cfg.shape.param_names, cfg.shape_params)),
-                  band=cfg.band)
     target = getattr(reference, fn)
 
     def host(*arrays):
         with np.errstate(all="ignore"):
-            return np.asarray(target(*(np.asarray(a) for a in arrays), **kwargs))
+            return np.asarray(target(*(np.asarray(a) for a in arrays), config=cfg))
 
     result = jax.ShapeDtypeStruct(x.shape, x.dtype)
     return jax.pure_callback(host, result, x, *rest, vmap_method="broadcast_all")

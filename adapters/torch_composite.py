@@ -199,7 +199,7 @@ def _options(device: torch.device, parallel: bool) -> dict:
     """
     if device.type == "cuda":
         return {"emulate_precision_casts": True}
-    options = {"cpp.enable_floating_point_contract_flag": "off"}
+    options: dict[str, str | bool | int] = {"cpp.enable_floating_point_contract_flag": "off"}
     if parallel:
         options["cpp.dynamic_threads"] = True
     else:
@@ -297,7 +297,7 @@ def _scalars(cfg: GAAFConfig, device: torch.device) -> torch.Tensor:
         if len(_scalar_cache) > 256:
             _scalar_cache.clear()
         values = [cfg.K, *cfg.activation_params, *cfg.shape_params]
-        if cfg.band:
+        if cfg.inv_bound is not None:  # the band
             values.append(cfg.inv_bound)
         scalars = _scalar_cache[key] = torch.tensor(values, dtype=torch.float64,
                                                     device=device)

@@ -81,7 +81,7 @@ def _scalars(x: torch.Tensor, cfg: GAAFConfig):
     cd = composite.compute_dtype(x.dtype)
     k = torch.full((), cfg.K, dtype=cd, device=x.device)
     builtin = cfg.activation.name in BUILTIN_ACTIVATIONS and cfg.shape.name in BUILTIN_SHAPES
-    bound = (cfg.inv_bound,) if cfg.band else ()
+    bound = (cfg.inv_bound,) if cfg.inv_bound is not None else ()
     if builtin:
         ap = _rounded(cfg.activation_params, cd == torch.float64)
         sp = _rounded(cfg.shape_params, cd == torch.float64)

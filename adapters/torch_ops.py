@@ -25,7 +25,7 @@ Backend = Literal["auto", "triton", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
-def select_backend(backend: str, x: Tensor) -> str:
+def select_backend(backend: str, x: Tensor) -> Backend:
     """Resolve ``"auto"`` and check that the chosen backend can run on ``x``."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
@@ -33,7 +33,8 @@ def select_backend(backend: str, x: Tensor) -> str:
         return "triton" if x.device.type == "cuda" else "torch"
     if backend == "triton":
         launch.check_device(x)
-    return backend
+        return "triton"
+    return "torch"
 
 
 def _into(out: Tensor | None, result: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ torch/triton pair). When one breaks, this file is the only one to change.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import CodeType, FrameType
 from typing import Any
 
@@ -36,13 +36,13 @@ def inductor_config() -> Any:
     return config
 
 
-def standalone_compile(graph: torch.fx.GraphModule, examples: list[torch.Tensor],
+def standalone_compile(graph: torch.fx.GraphModule, examples: Sequence[torch.Tensor],
                        options: dict) -> Any:
     """``torch._inductor.standalone_compile`` of a ``make_fx`` graph with symbolic sizes,
     under ``options`` (no Dynamo: 6 us per call against 22 us). Checked: torch 2.11.0,
     2.13.0."""
     with torch._inductor.config.patch(options):
-        return torch._inductor.standalone_compile(graph, examples,
+        return torch._inductor.standalone_compile(graph, list(examples),
                                                   dynamic_shapes="from_graph")
 
 
@@ -61,7 +61,7 @@ def traced_frames() -> Iterator[tuple[CodeType, dict]]:
     own frames (``torch._dynamo.symbolic_convert``). Checked: torch 2.11.0, 2.13.0."""
     from torch._dynamo.symbolic_convert import InstructionTranslator
 
-    tx = InstructionTranslator.current_tx().output.current_tx
+    tx: Any = InstructionTranslator.current_tx().output.current_tx
     while tx is not None:
         yield tx.f_code, tx.f_globals
         tx = getattr(tx, "parent", None)

@@ -37,7 +37,7 @@ def _numpy_rng_globals() -> list:
     try:
         from numpy._core.multiarray import _reconstruct  # NumPy 2
     except ImportError:  # NumPy 1
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     return [np.ndarray, np.dtype, type(np.dtype(np.uint32)),
             # under both names, so checkpoints written with NumPy 1 or 2 load with either
             (_reconstruct, "numpy.core.multiarray._reconstruct"),

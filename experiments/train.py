@@ -402,7 +402,8 @@ class _Run:
                  "mean_train_time_s": float(np.mean([h["train_time_s"]
                                                      for h in state.history])),
                  "model_weights": "converged epoch (best validation accuracy)"}
-        self.plain.load_state_dict(state.best_state)
+        if state.best_state is not None:  # set by every finished epoch
+            self.plain.load_state_dict(state.best_state)
         out = dict(self.record, status="finished", final=final)
         if self.world.main:
             records.save_atomic(self.rdir / records.MODEL, self.plain.state_dict())

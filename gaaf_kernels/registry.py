@@ -77,11 +77,11 @@ def triton_functions(spec: _ref.FunctionSpec,
 def triton_second_derivative(spec: _ref.FunctionSpec, dtype: str = "float64") -> Callable:
     """The Triton twin of phi'' of a registered activation (for ``band=True``): the fast
     one for 32- and 16-bit storage where it exists, else the precise one."""
-    twins = _twins_of(spec)
-    if twins.second_derivative is None:
+    second = _twins_of(spec).second_for_storage(dtype)
+    if second is None:
         raise ValueError(f"activation {spec.name!r} has no Triton second derivative; "
                          f"band=True needs one")
-    return twins.second_for_storage(dtype)
+    return second
 
 
 def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_value,
@@ -98,7 +98,7 @@ def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_valu
                      plain={"numpy_value": numpy_value, "numpy_derivative": numpy_derivative})
 
 
-def _check_functions(triton: Mapping[str, Callable], plain: Mapping[str, Callable]) -> None:
+def _check_functions(triton: Mapping[str, object], plain: Mapping[str, object]) -> None:
     """TypeError naming the argument that is not a @triton.jit function / not callable."""
     for label, fn in triton.items():
         if not hasattr(fn, "cache_key") and not hasattr(fn, "fn"):

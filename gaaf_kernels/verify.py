@@ -19,6 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,9 @@ from gaaf_kernels.reference import GAAFConfig, resolve
 from gaaf_kernels.reference.dtypes import POLICIES
 from gaaf_kernels.runtime import options
 from gaaf_kernels.table import format_table
+
+if TYPE_CHECKING:
+    from gaaf_kernels.adapters.torch_ops import Backend
 
 DTYPES = {name: getattr(torch, name) for name in POLICIES}
 TOLERANCES = {DTYPES[name]: (p.atol, p.rtol) for name, p in POLICIES.items()}
@@ -160,7 +164,7 @@ def check_case(backend: str, activation: str, shape: str, dtype: torch.dtype,
     name = str(dtype).removeprefix("torch.")
     row = Row(backend, activation, shape, name, math.nan, math.nan, math.nan, math.nan,
               f"{atol:.0e}+{rtol:.1e}|y|", False, band=band)
-    run_as = "torch" if backend == COMPILED else backend
+    run_as: Backend = "torch" if backend in ("torch", COMPILED) else "triton"
     try:
         cfg = GAAFConfig(activation, shape, band=band)
         x = sample_inputs(dtype)

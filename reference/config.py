@@ -22,6 +22,7 @@ from .registry import (
     FunctionSpec,
     band_inverse_bound,
     check_K,
+    default_shape_of,
     get_activation,
     get_shape,
     records_of,
@@ -68,7 +69,7 @@ class GAAFConfig:
                  shape_params: Mapping[str, float] | None = None, band: bool = False) -> None:
         act = get_activation(activation)
         if shape is None:
-            shp = get_shape(act.default_shape)
+            shp = get_shape(default_shape_of(act))
             shape_params = {**dict(act.default_shape_params), **(shape_params or {})}
         else:
             shp = get_shape(shape)

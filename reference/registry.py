@@ -122,12 +122,19 @@ def registered(kind: str, name: str) -> FunctionSpec:
         ) from None
 
 
+def default_shape_of(act: FunctionSpec) -> str:
+    """The name of an activation's default shape (every activation has one)."""
+    if act.default_shape is None:
+        raise ValueError(f"activation {act.name!r} has no default shape")
+    return act.default_shape
+
+
 def records_of(activation: str, shape: str | None) -> tuple[FunctionSpec, FunctionSpec]:
     """The specs that ``resolve(activation, shape)`` reads (``shape=None``: the
     activation's default), a cache key that changes when either name is registered anew;
     ValueError for unknown names."""
     act = get_activation(activation)
-    return act, get_shape(act.default_shape if shape is None else shape)
+    return act, get_shape(default_shape_of(act) if shape is None else shape)
 
 
 def _names(kind: str) -> list[str]:

@@ -166,7 +166,8 @@ def plot_nets(summaries: Sequence[VariantSummary], out: Path) -> Path:
 
 def _per_epoch_grad(epochs: list[dict]) -> np.ndarray:
     """Mean |dL/dz| of each epoch alone, from the cumulative sums (epochs x layers)."""
-    rows, prev_sum, prev_steps = [], 0.0, 0
+    rows, prev_steps = [], 0
+    prev_sum: np.ndarray | float = 0.0
     for e in epochs:
         cur = np.asarray(e["grad_sum"], dtype=np.float64)
         rows.append((cur - prev_sum) / max(e["grad_steps"] - prev_steps, 1))

@@ -323,10 +323,11 @@ def render_report(summaries: Sequence[VariantSummary], figures: dict[str, Path |
 
 def results_json(summaries: Sequence[VariantSummary], meta: dict[str, Any]) -> str:
     """The numbers of every table, machine-readable."""
+    variants: dict[str, Any] = {}
     out = {"meta": meta, "thresholds": list(THRESHOLDS), "saturation": SATURATION,
-           "paper": PAPER, "variants": {}}
+           "paper": PAPER, "variants": variants}
     for s in summaries:
-        out["variants"][s.variant] = {
+        variants[s.variant] = {
             "label": s.label, "seeds": s.seeds, "runs": s.epochs, "layers": s.layers,
             "corr_counts": s.corr_counts, "corr_counts_std": s.corr_counts_std,
             "excluded_nodes": [[st.excluded_nodes[k] for st in s.stats]

@@ -209,7 +209,7 @@ def analyze_run(run: Run, test_x: torch.Tensor, seed: int = 0) -> RunStats:
     return stats
 
 
-def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+def _mean_std(rows: Sequence[Sequence[float] | None]) -> tuple[list[float], list[float]]:
     arr = np.asarray(rows, dtype=np.float64)
     std = arr.std(axis=0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])
     return arr.mean(axis=0).tolist(), std.tolist()

@@ -123,14 +123,15 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
 
     found, missing = collect(study, runs_dir)
     rows = summarize(study, found)
+    machine = {k: v for k, v in records.machine(dev).items() if k != "argv"}
+    machine["torch_threads"] = 1
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "command": _command(name, quick, seeds, jobs, out, runs_dir, data_dir, device,
                                 tiny),
-            "machine": {k: v for k, v in records.machine(dev).items() if k != "argv"},
+            "machine": machine,
             "versions": records.versions(), "device": str(dev), "jobs": jobs,
             "runs_dir": str(runs_dir), "protocol": configs[0].protocol.to_dict(),
             "study_seconds": round(time.perf_counter() - t0, 1)}
-    meta["machine"]["torch_threads"] = 1
     text = format_markdown(study, meta, found, rows, missing)
     write_atomic(out / "table.md", text.encode())
     write_atomic(out / "table.json", to_json(study, meta, found, rows, missing))

@@ -125,7 +125,9 @@ def make_study(name: str, *, quick: bool = False, seeds: int | None = None,
                      for s in seed_list for v in DEPTH_VARIANTS)
         title = (f"Depth study: tanh MLPs of {', '.join(map(str, depths))} hidden layers of "
                  f"{get_task(f'{prefix}-deep{depths[0]}').widths[0]}")
-        epochs, patience, Ks, cs = DEPTH_EPOCHS, DEPTH_PATIENCE, (1e4,), (3.0,)
+        epochs, patience = DEPTH_EPOCHS, DEPTH_PATIENCE
+        Ks: tuple[float, ...] = (1e4,)
+        cs: tuple[float, ...] = (3.0,)
     else:
         Ks = QUICK_KS if quick else SENSITIVITY_KS
         cs = QUICK_CS if quick else SENSITIVITY_CS
@@ -157,6 +159,7 @@ def describe_variant(variant: str) -> str:
         return "plain tanh"
     if variant == "dropout":
         return "tanh, dropout p = 0.5 after every hidden layer"
+    assert K is not None and c is not None  # every variant but base and dropout has them
     text = f"GAAF tanh, gaussian shape c = {c:g}, K = {fmt_K(K)}"
     if band:
         text += ", band: s(x) (1 - tanh'(x)/m), m = sup |tanh'| = 1"

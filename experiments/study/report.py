@@ -357,8 +357,8 @@ def _plot_sensitivity(study: Study, rows: list[dict], out: Path, write) -> None:
                              and r["K"] == (x if what == "K" else 1e4)
                              and r["c"] == (3.0 if what == "K" else x)), None))
                    for x in values]
-            pts = [(x, r) for x, r in pts if r is not None]
-            _errorbar(ax, [x for x, _ in pts], [r["test_acc"] for _, r in pts], label)
+            found = [(x, r) for x, r in pts if r is not None]
+            _errorbar(ax, [x for x, _ in found], [r["test_acc"] for _, r in found], label)
         if base is not None and base["test_acc"]["mean"] is not None:
             m, s = base["test_acc"]["mean"], base["test_acc"]["std"] or 0.0
             ax.axhline(m, color="gray", ls="--", label="base (tanh)")

@@ -28,11 +28,14 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import records
 from ..analysis.stats import SATURATION  # |x| beyond which tanh saturates (tanh'(2) = 0.07)
 from .grid import Study, StudyRun, divergence, fmt_K
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["GRADS", "NETS", "NETS_VERSION", "SATURATION", "F32_BITS", "Job", "RunFailure",
            "WeightGradRecorder", "net_statistics", "run_jobs", "run_state"]
@@ -96,7 +99,7 @@ class WeightGradRecorder:
 
     def __init__(self, run_dir: str | Path) -> None:
         self.path = Path(run_dir) / GRADS
-        self.sums = None
+        self.sums: torch.Tensor | None = None
         self.steps = 0
         self.last_step = 0
         self.state: dict[str, Any] | None = None
@@ -118,13 +121,14 @@ class WeightGradRecorder:
                       "gradient": "mean over optimizer steps of the mean over the elements "
                                   "of |dL/dW| of each Linear weight (L = mean cross-entropy "
                                   "of the batch), cumulative per epoch"}
-        self.sums = torch.zeros(len(names), dtype=torch.float64, device=device)
+        sums = torch.zeros(len(names), dtype=torch.float64, device=device)
         self.steps = 0
         if kept and kept[-1]["step"] == step - 1:
             self.state["first_step"] = (old or {}).get("first_step", 1)
             self.state["epochs"] = kept
-            self.sums += torch.tensor(kept[-1]["grad_sum"], dtype=torch.float64, device=device)
+            sums += torch.tensor(kept[-1]["grad_sum"], dtype=torch.float64, device=device)
             self.steps = kept[-1]["grad_steps"]
+        self.sums = sums
 
     def on_batch_end(self, model, step: int) -> None:
         import torch
@@ -135,11 +139,12 @@ class WeightGradRecorder:
         grads = [m.weight.grad for m in self._layers]
         if any(g is None for g in grads):
             return
+        assert self.sums is not None  # made by _start with the state
         self.sums += torch.stack([g.detach().abs().mean() for g in grads]).double()
         self.steps += 1
 
     def on_epoch_end(self, model, epoch: int, metrics: dict) -> None:
-        if self.state is None:
+        if self.state is None or self.sums is None:
             return
         sums = self.sums.cpu().tolist()
         entry = {"epoch": epoch, "step": self.last_step, "grad_steps": self.steps,
@@ -245,15 +250,18 @@ def _execute(job: Job, report: Callable[[tuple], None]) -> dict:
         splits = _splits(cfg.spec, job.data_dir, job.train_limit)
         report(("start", run.label, -(-len(splits.train_y) // cfg.protocol.batch_size)))
         idx = fixed_batch_indices(len(splits.train_y), run.seed)
-        callbacks = [AnalysisRecorder(rdir, splits.train_x[torch.from_numpy(idx)].clone(),
-                                      idx.tolist(), seed=run.seed),
-                     WeightGradRecorder(rdir), _Progress(run.label, report)]
+        recorder = AnalysisRecorder(rdir, splits.train_x[torch.from_numpy(idx)].clone(),
+                                    idx.tolist(), seed=run.seed)
         try:
-            rec = train(cfg, callbacks=callbacks)
+            rec = train(cfg, callbacks=[recorder, WeightGradRecorder(rdir),
+                                        _Progress(run.label, report)])
         finally:
-            callbacks[0].close()
+            recorder.close()
     else:
-        rec = records.read_record(rdir)
+        found = records.read_record(rdir)
+        if found is None:
+            raise RuntimeError(f"{rdir}: no run record to summarize (train it first)")
+        rec = found
     nets = net_statistics(rdir, rec, job.data_dir, job.Ks)
     records.write_json_atomic(rdir / NETS, nets)
     return {"label": run.label, "final": rec["final"], "wall_time_s": rec["wall_time_s"],

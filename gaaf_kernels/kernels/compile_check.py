@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import triton
 import triton.language as tl
@@ -19,6 +20,7 @@ from triton.compiler import ASTSource
 
 from gaaf_kernels.reference import DEFAULT_ACTIVATION, get_activation, get_shape
 from gaaf_kernels.reference.dtypes import POLICIES, policy
+from gaaf_kernels.reference.registry import default_shape_of
 
 from ..registry import activations, shapes
 from .launch import gpu_launch_config, kernel_for
@@ -75,7 +77,7 @@ def default_pairs(activation: str | None = None) -> list[tuple[str, str]]:
     if activation is not None:
         get_activation(activation)
         return [(activation, shape) for shape in shapes()]
-    pairs = [(name, get_activation(name).default_shape) for name in activations()]
+    pairs = [(name, default_shape_of(get_activation(name))) for name in activations()]
     covered = {shape for _, shape in pairs}
     pairs += [(DEFAULT_ACTIVATION, shape) for shape in shapes() if shape not in covered]
     return pairs
@@ -84,10 +86,14 @@ def default_pairs(activation: str | None = None) -> list[tuple[str, str]]:
 def _resource_usage(cubin: bytes) -> tuple[int, int, int]:
     """Registers, local-memory bytes (spills) and call-stack bytes of the kernel."""
     text = run_cuobjdump("--dump-resource-usage", cubin)
-    registers = int(re.search(r"REG:(\d+)", text).group(1))
-    local = int(re.search(r"LOCAL:(\d+)", text).group(1))
-    stack = int(re.search(r"STACK:(\d+)", text).group(1))
-    return registers, local, stack
+
+    def usage(name: str) -> int:
+        found = re.search(rf"{name}:(\d+)", text)
+        if found is None:
+            raise RuntimeError(f"cuobjdump printed no {name}: in {text[:200]!r}")
+        return int(found.group(1))
+
+    return usage("REG"), usage("LOCAL"), usage("STACK")
 
 
 def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dtype: str,
@@ -107,8 +113,9 @@ def compile_one(target: GPUTarget, kernel: str, activation: str, shape: str, dty
     signature.update({name: "constexpr" for name in constexprs})
     # Pointers and the element count are multiples of 16, as torch allocations are.
     attrs = {(i,): [["tt.divisibility", 16]] for i in range(len(pointers) + 1)}
-    label = dict(target=f"sm_{target.arch}", kernel=kernel, activation=activation,
-                 shape=shape, dtype=dtype, int64_offsets=int64_offsets, band=band)
+    label: dict[str, Any] = dict(target=f"sm_{target.arch}", kernel=kernel,
+                                 activation=activation, shape=shape, dtype=dtype,
+                                 int64_offsets=int64_offsets, band=band)
     try:
         compiled = triton.compile(
             ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs),
@@ -141,7 +148,7 @@ def sweep(targets: Iterable[GPUTarget], pairs: Iterable[tuple[str, str]],
     The 64-bit-offset specialization is compiled for ``int64_dtypes`` too, and the
     saturation band's (32-bit offsets) for ``band_pairs``.
     """
-    jobs = []
+    jobs: list[tuple] = []
     for target in targets:
         for activation, shape in pairs:
             for dtype in dtypes:

@@ -95,7 +95,7 @@ def kernel_for(kernel: str, activation: FunctionSpec, shape: FunctionSpec,
 
 def inverse_bound(cfg: GAAFConfig, dtype: torch.dtype) -> float:
     """1/m of the saturation band rounded once in the compute dtype (0 without band)."""
-    if not cfg.band:
+    if cfg.inv_bound is None:  # no band
         return 0.0
     if policy(dtype).compute == "float64":
         return cfg.inv_bound

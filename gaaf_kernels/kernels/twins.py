@@ -47,6 +47,8 @@ class Twins:
 
     def for_storage(self, dtype: str) -> tuple[Callable, Callable]:
         """``(value, derivative)`` for the storage dtype's name."""
+        if self.value is None or self.derivative is None:  # the registry refuses these
+            raise ValueError("a Triton twin record without value or derivative")
         if dtype == "float64":
             return self.value, self.derivative
         value = self.fast_value or self.value
