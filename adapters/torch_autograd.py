@@ -42,7 +42,7 @@ def functorch_active() -> bool:
 def backward_any(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:
     """The backward as a differentiable ``Backward`` where anything may differentiate
     or transform it (grad mode on: double backward; a torch.func transform), else the
-    kernel directly (a Function.apply costs tens of microseconds per call)."""
+    kernel directly (a Function.apply costs more per call than a small layer's kernel)."""
     if torch.is_grad_enabled() or functorch_active():
         return Backward.apply(x, grad_output, cfg, backend)
     return run_backward(x, grad_output, cfg, backend)
@@ -51,8 +51,8 @@ def backward_any(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, backend: str) 
 class EagerForward(torch.autograd.Function):
     """y = GAAF(x) in eager mode, outside torch.func transforms.
 
-    ``torch.library`` dispatch costs ~150 us per forward+backward on a CPU, as much as
-    the kernels themselves on an MNIST-sized layer; eager calls skip it. Under
+    ``torch.library`` dispatch costs as much per call as the kernels themselves on an
+    MNIST-sized layer on a CPU (results/performance/cpu-2026-12-02.md); eager calls skip it. Under
     ``torch.compile`` the math is traced (``torch_fused``) or the custom ops are used,
     under export the custom ops, and ``opcheck`` tests them. This old-style Function
     (``ctx`` in ``forward``) is the cheapest to apply; ``Forward`` is the same for

@@ -97,7 +97,7 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 # GAAF's combination and NaN rule are formulas.gaaf_value / gaaf_gradient, called with
 # the namespace above: its NaN test is ~(|x| >= 0), one operand. x != x has two, and
 # under torch.compile the partitioner saved that bool mask for the backward beside x
-# (16 MB more per 2^24 elements, and a forward with autograd 2.8x slower than without).
+# (memory and time: results/performance/cpu-2026-12-02.md).
 
 
 def forward_values(x, act_value, shape_value, k, ap, sp, act_derivative=None, inv_m=None):
@@ -168,11 +168,9 @@ compile_enabled = runtime.compile_enabled  # gaaf_kernels.set_options(compile=..
 
 
 #: Below this many elements a CPU pass runs the serial kernel, at or above it the
-#: OpenMP one. Measured at 2 threads on 2 Zen 5 cores (tanh-GAAF, float32, best of 9):
-#: the two break even between 2^11 and 2^12 elements; at 2^8 the OpenMP kernel costs
-#: 13 us more (fork and join), at 2^14 it takes 0.70x (forward) and 0.82x (backward)
-#: of the serial time. 2^14 keeps a margin for busier machines (torch's own ops split
-#: at 32768) and sends the MNIST layers (128x256, 128x512) to every core.
+#: OpenMP one: above where the two break even (results/performance/cpu-2026-12-02.md),
+#: with a margin for busier machines (torch's own ops split at 32768), and low enough to
+#: send the MNIST layers (128x256, 128x512) to every core.
 PARALLEL_MIN_NUMEL = 16384
 
 _compiled: dict = {}
@@ -211,11 +209,12 @@ def _inductor_artifact(math_fn, constants: tuple, examples: list[torch.Tensor],
                        options: dict):
     """``math_fn`` compiled by Inductor for 1-d tensors of any length, without Dynamo.
 
-    The one compile strategy, chosen by measurement: the graph is traced once with
-    symbolic sizes (``make_fx``) and compiled with ``torch._inductor.standalone_compile``.
-    On a 1-element tensor (one Zen 5 thread, best of 9) a call costs 6.4 us, the same
-    graph through ``torch.compile(dynamic=True)`` 22 us (Dynamo's frame entry, guards and
-    wrappers) and eager 36 us. Its fallback is eager (``_run``).
+    The one compile strategy, chosen by measurement
+    (results/performance/cpu-2026-12-02.md): the graph is traced once with symbolic
+    sizes (``make_fx``) and compiled with
+    ``torch._inductor.standalone_compile``, without Dynamo, whose frame entry, guards and
+    wrappers cost more per call than the kernel on small tensors. Its fallback is eager
+    (``_run``).
     """
     from torch.fx.experimental.proxy_tensor import make_fx
 
@@ -342,7 +341,7 @@ def _elementwise(key, math_fn, constants: tuple, cfg: GAAFConfig, x: torch.Tenso
     in x's layout. Flat 1-d inputs: one compiled graph per dtype serves every shape."""
     scalars = _scalars(cfg, x.device)
     if x.is_contiguous() and all(t.is_contiguous() for t in others):
-        # the common case, without a layout tensor (a few us per call)
+        # the common case, without a layout tensor (it costs per call)
         result = _run(key, math_fn, constants, x.view(-1), *[t.view(-1) for t in others],
                       scalars)
         return _owned(result, x)
