@@ -31,7 +31,7 @@ def fusable(x: torch.Tensor, cfg: GAAFConfig, backend: str) -> bool:
     """Whether the activation is traced as pointwise math (else: the opaque custom op).
 
     * an explicit ``backend`` ("triton", "torch"): never; the caller asked for that
-      kernel.
+      kernel (on CPU the two routes measured alike: results/performance/cpu-2026-12-02.md).
     * ``torch.export``: never; the exported program keeps the custom op.
     * NumPy-only registrations: never (no torch formula to trace).
     * torch before 2.13: never (its compiled backward of the traced math was wrong:
