@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import jax
 
@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
 from . import jax_xla
 
-BACKENDS = ("auto", "triton", "xla")
+Backend = Literal["auto", "triton", "xla"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
-__all__ = ["BACKENDS", "GAAF", "gaaf", "gaaf_backward", "path", "triton_available"]
+__all__ = ["BACKENDS", "GAAF", "Backend", "gaaf", "gaaf_backward", "path", "triton_available"]
 
 
 def triton_available() -> bool:
@@ -78,7 +79,7 @@ def _uses_triton(backend: str) -> bool:
     return backend == "triton"
 
 
-def path(x=None, *, backend: str = "auto") -> str:
+def path(x=None, *, backend: Backend = "auto") -> str:
     """``"triton"`` or ``"xla"``: what ``gaaf`` runs for ``x`` (or for the default device).
 
     ``"triton"``: the project's Triton kernels through jax-triton (CUDA arrays, jax-triton
@@ -164,7 +165,7 @@ def _prepare(x, cfg: GAAFConfig, backend: str):
 
 
 def gaaf(x: jax.Array, activation: str | None = None, shape: str | None = None, *,
-         config: GAAFConfig | None = None, backend: str = "auto",
+         config: GAAFConfig | None = None, backend: Backend = "auto",
          **settings: Unpack[GAAFSettings]) -> jax.Array:
     """y = phi(x) + g(x) s(x), differentiable (first and second order) by JAX.
 
@@ -178,7 +179,7 @@ def gaaf(x: jax.Array, activation: str | None = None, shape: str | None = None, 
 
 def gaaf_backward(x: jax.Array, grad_output: jax.Array, activation: str | None = None,
                   shape: str | None = None, *, config: GAAFConfig | None = None,
-                  backend: str = "auto", **settings: Unpack[GAAFSettings]) -> jax.Array:
+                  backend: Backend = "auto", **settings: Unpack[GAAFSettings]) -> jax.Array:
     """dL/dx = dL/dy (phi' + s + g s'), from x and dL/dy (one shape and dtype)."""
     _, backward = _prepare(x, configure(activation, shape, config, **settings), backend)
     if not isinstance(grad_output, jax.Array):
@@ -200,10 +201,10 @@ class GAAF:
     """
 
     config: GAAFConfig
-    backend: str = "auto"
+    backend: Backend = "auto"
 
     def __init__(self, activation: str | None = None, shape: str | None = None, *,
-                 config: GAAFConfig | None = None, backend: str = "auto",
+                 config: GAAFConfig | None = None, backend: Backend = "auto",
                  **settings: Unpack[GAAFSettings]) -> None:
         if backend not in BACKENDS:  # "triton" is checked where it runs
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gaaf_kernels.adapters.jax import GAAF
+from gaaf_kernels.jax import GAAF
 
 SIZES = (784, 512, 256, 256, 10)  # the paper's MNIST MLP
 

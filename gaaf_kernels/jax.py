@@ -4,6 +4,14 @@ The names of ``gaaf_kernels.adapters.jax`` (see docs/jax.md); importing ``gaaf_k
 alone does not import JAX.
 """
 
-from gaaf_kernels.adapters.jax import BACKENDS, GAAF, gaaf, gaaf_backward, path, triton_available
+from gaaf_kernels.adapters.jax import (
+    BACKENDS,
+    GAAF,
+    Backend,
+    gaaf,
+    gaaf_backward,
+    path,
+    triton_available,
+)
 
-__all__ = ["BACKENDS", "GAAF", "gaaf", "gaaf_backward", "path", "triton_available"]
+__all__ = ["BACKENDS", "GAAF", "Backend", "gaaf", "gaaf_backward", "path", "triton_available"]
