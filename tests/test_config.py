@@ -221,10 +221,9 @@ def test_flat_imports_and_jax_module():
 
 
 def test_one_dtype_policy_behind_every_path():
-    import jax.numpy as jnp
     import ml_dtypes
 
-    from gaaf_kernels.adapters import jax_xla, torch_composite
+    from gaaf_kernels.adapters import torch_composite
     from gaaf_kernels.kernels import compile_check, launch
     from gaaf_kernels.reference.dtypes import POLICIES, policy
     from gaaf_kernels.verify import TOLERANCES
@@ -234,7 +233,6 @@ def test_one_dtype_policy_behind_every_path():
         assert policy(getattr(torch, name)) is p and policy(name) is p
         assert np.dtype(ref.compute_dtype(name)).name == p.compute
         assert torch_composite.compute_dtype(getattr(torch, name)) == getattr(torch, p.compute)
-        assert jax_xla.compute_dtype(getattr(jnp, name)).name == p.compute
         assert TOLERANCES[getattr(torch, name)] == (p.atol, p.rtol)
         assert compile_check.POINTER_TYPES[name] == f"*{p.triton_storage}"
     assert policy(np.dtype(ml_dtypes.bfloat16)).name == "bfloat16"
@@ -242,3 +240,16 @@ def test_one_dtype_policy_behind_every_path():
         with pytest.raises(TypeError, match="GAAF supports floating dtypes float16, "
                                             "bfloat16, float32, float64"):
             launch.check_dtype(bad) if isinstance(bad, torch.dtype) else policy(bad)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="needs jax")
+def test_the_jax_path_follows_the_dtype_policy():
+    import jax.numpy as jnp
+
+    from gaaf_kernels.adapters import jax_xla
+    from gaaf_kernels.reference.dtypes import POLICIES
+
+    for name, p in POLICIES.items():
+        assert jax_xla.compute_dtype(getattr(jnp, name)).name == p.compute
+    with pytest.raises(TypeError, match="GAAF supports floating dtypes"):
+        jax_xla.compute_dtype(jnp.int32)
