@@ -309,7 +309,8 @@ def test_the_examples_of_the_readme_and_docs_run():
     root = Path(__file__).resolve().parent.parent
     readme = re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
     namespace: dict = {}
-    exec(compile(next(b for b in readme if "gaaf_kernels.jax" in b), "README.md", "exec"), namespace)
+    block = next(b for b in readme if "gaaf_kernels.jax" in b)
+    exec(compile(block, "README.md", "exec"), namespace)
     assert float(namespace["grad"][3]) == 2.0  # tanh'(0) + s(0) = 1 + 1
     for block in re.findall(r"```python\n(.*?)```", (root / "docs" / "jax.md").read_text(),
                             flags=re.S)[1:]:
