@@ -35,15 +35,11 @@ def _batch_first(tensors, in_dims, batch_size: int) -> list[Tensor]:
             for t, d in zip(tensors, in_dims)]
 
 
-def functorch_active() -> bool:
-    return functorch_transforms_active()  # torch.func: grad, vmap, jvp
-
-
 def backward_any(x: Tensor, grad_output: Tensor, cfg: GAAFConfig, backend: str) -> Tensor:
     """The backward as a differentiable ``Backward`` where anything may differentiate
     or transform it (grad mode on: double backward; a torch.func transform), else the
     kernel directly (a Function.apply costs more per call than a small layer's kernel)."""
-    if torch.is_grad_enabled() or functorch_active():
+    if torch.is_grad_enabled() or functorch_transforms_active():
         return Backward.apply(x, grad_output, cfg, backend)
     return run_backward(x, grad_output, cfg, backend)
 

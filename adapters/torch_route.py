@@ -14,8 +14,9 @@ from torch import Tensor
 from gaaf_kernels.reference import GAAFConfig
 
 from . import torch_fused
-from .torch_autograd import EagerForward, Forward, backward_any, functorch_active
+from .torch_autograd import EagerForward, Forward, backward_any
 from .torch_ops import backward_op, forward_op, op_args, select_backend
+from .torch_private import functorch_transforms_active
 
 NO_TORCHSCRIPT = (
     "GAAF does not support TorchScript (torch.jit.script / torch.jit.trace, deprecated in "
@@ -33,7 +34,7 @@ def apply_forward(x: Tensor, cfg: GAAFConfig, requested: str) -> Tensor:
         if torch_fused.fusable(x, cfg, requested):
             return torch_fused.forward(x, cfg)
         return forward_op(x, *op_args(cfg, backend))
-    if functorch_active():
+    if functorch_transforms_active():  # torch.func: grad, vmap, jvp
         return Forward.apply(x, cfg, backend)
     return EagerForward.apply(x, cfg, backend)
 

@@ -11,7 +11,6 @@ inward; the public functions accept either one (``config=``) or the settings the
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -126,17 +125,10 @@ class GAAFConfig:
     @staticmethod
     def from_op_args(activation: str, shape: str, K: float, activation_params: list[float],
                      shape_params: list[float], band: bool) -> GAAFConfig:
-        return _from_op_args(activation, shape, K, tuple(activation_params),
-                             tuple(shape_params), band, records_of(activation, shape))
-
-
-@functools.lru_cache(maxsize=256)
-def _from_op_args(activation: str, shape: str, K: float, activation_params: tuple,
-                  shape_params: tuple, band: bool, _records: tuple) -> GAAFConfig:
-    act, shp = get_activation(activation), get_shape(shape)
-    return GAAFConfig(activation, shape, K=K, band=band,
-                      activation_params=dict(zip(act.param_names, activation_params)),
-                      shape_params=dict(zip(shp.param_names, shape_params)))
+        act, shp = get_activation(activation), get_shape(shape)
+        return configure(activation, shape, K=K, band=band,
+                         activation_params=dict(zip(act.param_names, activation_params)),
+                         shape_params=dict(zip(shp.param_names, shape_params)))
 
 
 def _from_settings(settings: dict[str, Any]) -> GAAFConfig:
