@@ -190,6 +190,13 @@ SHAPES: tuple[Builtin, ...] = (
             (("shift", 4.0), ("slope", 1.0)),
             second_derivative=f.shifted_sigmoid_second_derivative,
             formula='sigmoid(slope·(x + shift))'),
+    # SUGAR's surrogates (arXiv:2505.22074): with relu the backward is theirs + O(1/K).
+    Builtin("bsilu", "shape", f.bsilu, f.bsilu_derivative, (("alpha", 1.67),),
+            second_derivative=f.bsilu_second_derivative,
+            formula="B-SiLU'(x) - relu'(x), B-SiLU(x) = (x + alpha)·sigmoid(x) - alpha/2"),
+    Builtin("nelu", "shape", f.nelu, f.nelu_derivative, (("alpha", 0.05),),
+            positive=("alpha",), second_derivative=f.nelu_second_derivative,
+            formula="NeLU'(x) - relu'(x) = 2·alpha·x / (1 + x²)² if x <= 0 else 0"),
     Builtin("constant", "shape", f.constant, f.constant_derivative, (("value", 1.0),),
             second_derivative=f.constant_second_derivative,
             formula='value'),

@@ -393,6 +393,70 @@ def shifted_sigmoid_second_derivative(xp, x, shift, slope):
     return (slope * slope) * sigmoid_second_derivative(xp, safe_mul(xp, x + shift, slope))
 
 
+# Surrogate-gradient shapes (SUGAR: Horuz et al., "The Resurrection of the ReLU",
+# arXiv:2505.22074). With relu, GAAF's backward factor relu' + s + g*s' is the surrogate's
+# derivative plus g*s', at most 0.5/K * |s'|. s = surrogate' - relu' jumps where relu'
+# does (x = 0) unless the surrogate' jumps too; s' and s'' hold a.e., as relu's kink.
+
+
+def bsilu(xp, x, alpha):
+    """s = B-SiLU'(x) - relu'(x), B-SiLU(x) = (x + alpha)·sigmoid(x) - alpha/2 (the
+    paper's default alpha = 1.67).
+
+    B-SiLU' = sigma + (x + alpha)·sigma'. With e = exp(-|x|), r = 1/(1 + e):
+    sigma' = e·r² and sigma - relu' = -e·r (x > 0) or e·r (x <= 0), so
+    s = e·r·((x + alpha)·r ∓ 1) = e·r²·(x + alpha ∓ 1 ∓ e): 1 - sigma never cancels for
+    large x. s jumps by -1 at x = 0; s(0) is the x <= 0 side, 1/2 + alpha/4
+    (relu'(0) = 0). s(±inf) = 0.
+    """
+    a = -xp.abs(x)
+    e = xp.exp(a)
+    r = 1.0 / (1.0 + e)
+    # x + alpha - 1 - e = (x - expm1(-x)) + (alpha - 2) for x > 0: alpha - 2 is exact and
+    # x - expm1(-x) does not cancel, so s keeps its ulps near 0+ and near its root.
+    right = (x - xp.expm1(a)) + (alpha - 2.0)
+    left = (x + (alpha + 1.0)) + e
+    return safe_mul(xp, e * r * r, xp.where(x > 0, right, left))
+
+
+def bsilu_derivative(xp, x, alpha):
+    # B-SiLU'' = 2 sigma' + (x + alpha) sigma'' = sigma' (2 - (x + alpha) tanh(x/2))
+    return safe_mul(xp, sigmoid_derivative(xp, x), 2.0 - (x + alpha) * xp.tanh(0.5 * x))
+
+
+def bsilu_second_derivative(xp, x, alpha):
+    # B-SiLU''' = 3 sigma'' + (x + alpha) sigma''', with sigma''' = sigma' (1 - 6 sigma')
+    d = sigmoid_derivative(xp, x)
+    return safe_mul(xp, d, (x + alpha) * (1.0 - 6.0 * d) - 3.0 * xp.tanh(0.5 * x))
+
+
+def nelu(xp, x, alpha):
+    """s = NeLU'(x) - relu'(x): 2·alpha·x / (1 + x²)² for x <= 0, 0 for x > 0.
+
+    NeLU(x) is x for x > 0 and -alpha / (1 + x²) otherwise; on x > 0 its derivative is
+    relu''s, so s vanishes there, and s is continuous at 0 (0 on both sides; s' jumps).
+    Written with t = 1/(1 + x²) and the bounded x·t: nothing overflows, s(±inf) = 0.
+    """
+    t = 1.0 / (1.0 + x * x)
+    left = (2.0 * alpha) * safe_mul(xp, x, t) * t
+    return xp.where(x > 0, xp.zeros_like(x), left)
+
+
+def nelu_derivative(xp, x, alpha):
+    # 2 alpha (1 - 3x²) / (1 + x²)³ for x <= 0 (2 alpha at the kink x = 0), 0 for x > 0
+    t = 1.0 / (1.0 + x * x)
+    # (1 - 3x²) t as t - 3 x (x t): 3x² overflows in float32 where t is not yet 0
+    left = (2.0 * alpha) * (t - 3.0 * safe_mul(xp, x, safe_mul(xp, x, t))) * t * t
+    return xp.where(x > 0, xp.zeros_like(x), left)
+
+
+def nelu_second_derivative(xp, x, alpha):
+    # 24 alpha x (x² - 1) / (1 + x²)⁴ for x <= 0, 0 for x > 0
+    t = 1.0 / (1.0 + x * x)
+    left = (24.0 * alpha) * safe_mul(xp, x, t) * safe_mul(xp, x * x - 1.0, t) * t * t
+    return xp.where(x > 0, xp.zeros_like(x), left)
+
+
 def constant(xp, x, value):
     return xp.zeros_like(x) + value
 

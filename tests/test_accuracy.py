@@ -50,7 +50,11 @@ DELTA = 2.0**-22
 # Absolute error per |x| allowed on top: the float64 references of gelu and gelu_tanh
 # compute 1 + erf and 1 + tanh, which cancel for x < 0 (exact to 2^-53 |x| only), and
 # gelu' = cdf + x pdf cancels in float32 for x < 0 (2^-24 |x pdf|).
+# bsilu' = sigma' (2 - (x + alpha) tanh(x/2)) cancels in float32 near its root x = 1.49
+# (like silu'', whose band bound below has an absolute term); bsilu = B-SiLU' - 1 loses
+# up to 7 ulp just right of 0, where it is about -0.06.
 ABSOLUTE_PER_X = {("gelu", "value"): 2.0**-51, ("gelu", "derivative"): 2.0**-22,
+                  ("bsilu", "value"): 2.0**-22, ("bsilu", "derivative"): 2.0**-22,
                   ("gelu_tanh", "value"): 2.0**-51, ("gelu_tanh", "derivative"): 2.0**-51}
 
 

@@ -254,3 +254,107 @@ def test_backward_shape_and_dtype_mismatch():
         ref.backward(np.zeros(3), np.zeros(4))
     with pytest.raises(ValueError, match="same shape and dtype"):
         ref.backward(np.zeros(3), np.zeros(3, np.float32))
+
+
+# --- surrogate-gradient shapes (SUGAR, arXiv:2505.22074) ------------------------------
+
+
+def _bsilu_surrogate_derivative(x, alpha=1.67):
+    """B-SiLU'(x) for B-SiLU(x) = (x + alpha) sigmoid(x) - alpha/2, straight from the
+    definition."""
+    sig = 1.0 / (1.0 + np.exp(-x))
+    return sig + (x + alpha) * sig * (1.0 - sig)
+
+
+def _nelu_surrogate_derivative(x, alpha=0.05):
+    """NeLU'(x): 1 for x > 0, the derivative of -alpha / (1 + x^2) otherwise."""
+    return np.where(x > 0, 1.0, 2.0 * alpha * x / (1.0 + x * x) ** 2)
+
+
+def _shape(name):
+    """s, s', s'' of the registered shape at its default alpha (float64), and alpha."""
+    from gaaf_kernels.reference import get_shape
+    spec = get_shape(name)
+    alpha = dict(spec.params)["alpha"]
+    funcs = [lambda x, fn=fn: fn(np, np.asarray(x, np.float64), alpha)
+             for fn in (spec.value, spec.derivative, spec.second_derivative)]
+    return (*funcs, alpha)
+
+
+def test_surrogate_shape_defaults():
+    assert _shape("bsilu")[3] == 1.67  # the paper's B-SiLU alpha
+    assert _shape("nelu")[3] == 0.05
+
+
+def test_bsilu_by_hand():
+    s, ds, _, _ = _shape("bsilu")
+    # x = -1: relu' = 0, so s = sigma(-1) + 0.67 sigma'(-1)
+    sig = sigmoid(-1.0)
+    assert s(-1.0) == pytest.approx(sig + 0.67 * sig * (1 - sig), rel=1e-14)
+    # x = 0 takes the x <= 0 side: s = 1/2 + 1.67/4 = 0.9175, s' = 2 sigma'(0) = 0.5
+    assert s(0.0) == pytest.approx(0.9175, rel=1e-15)
+    assert ds(0.0) == pytest.approx(0.5, rel=1e-15)
+    # x = 2: relu' = 1, so s = sigma(2) + 3.67 sigma'(2) - 1
+    sig = sigmoid(2.0)
+    assert s(2.0) == pytest.approx(sig + 3.67 * sig * (1 - sig) - 1.0, rel=1e-14)
+    # s' = sigma' (2 - (x + alpha) tanh(x/2)) at x = 2
+    assert ds(2.0) == pytest.approx(sig * (1 - sig) * (2 - 3.67 * math.tanh(1.0)), rel=1e-13)
+    # the jump of relu' at 0 is s's jump: -1
+    assert s(1e-300) - s(-1e-300) == pytest.approx(-1.0, rel=1e-15)
+
+
+def test_nelu_by_hand():
+    s, ds, d2s, _ = _shape("nelu")
+    # x = -1: 2 * 0.05 * (-1) / 2^2 = -0.025; s' = 0.1 * (1 - 3) / 2^3 = -0.025
+    assert s(-1.0) == pytest.approx(-0.025, rel=1e-15)
+    assert ds(-1.0) == pytest.approx(-0.025, rel=1e-15)
+    # x = -2: 0.1 * (-2) / 25 = -0.008; s'' = 1.2 * (-2) * 3 / 625
+    assert s(-2.0) == pytest.approx(-0.008, rel=1e-15)
+    assert d2s(-2.0) == pytest.approx(1.2 * -2.0 * 3.0 / 625.0, rel=1e-14)
+    # x > 0: NeLU' = relu' = 1, nothing added; continuous at 0, s'(0) = 2 alpha (left side)
+    assert s(3.0) == 0.0 and ds(3.0) == 0.0 and d2s(3.0) == 0.0
+    assert s(0.0) == 0.0 and ds(0.0) == pytest.approx(0.1, rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["bsilu", "nelu"])
+def test_surrogate_shapes_limits_and_nan(name):
+    s, ds, d2s, _ = _shape(name)
+    x = np.array([-np.inf, -1e300, 1e300, np.inf])
+    with np.errstate(all="ignore"):  # safe_mul forms 0 * inf on purpose
+        for fn in (s, ds, d2s):
+            np.testing.assert_array_equal(np.abs(fn(x)), np.zeros(4))
+    for fn in (s, ds, d2s):
+        assert np.isnan(fn(np.array([np.nan])))[0]
+    for dtype in (np.float32, np.float64):
+        x = np.array([-np.inf, np.inf, np.nan], dtype=dtype)
+        y = ref.forward(x, "relu", name)
+        dx = ref.backward(x, np.ones_like(x), "relu", name)
+        np.testing.assert_array_equal(y[:2], [0.0, np.inf])  # s(+-inf) = 0: plain relu
+        np.testing.assert_array_equal(dx[:2], [0.0, 1.0])
+        assert np.isnan(y[2]) and np.isnan(dx[2])
+
+
+@pytest.mark.parametrize("name", ["bsilu", "nelu"])
+def test_surrogate_shapes_finite_differences(name):
+    s, ds, d2s, _ = _shape(name)
+    x = np.concatenate([np.linspace(-9.0, -0.05, 200), np.linspace(0.05, 9.0, 200)])
+    h = 1e-6  # away from the jump at 0
+    np.testing.assert_allclose(ds(x), (s(x + h) - s(x - h)) / (2 * h), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(d2s(x), (ds(x + h) - ds(x - h)) / (2 * h), rtol=1e-7,
+                               atol=1e-9)
+
+
+@pytest.mark.parametrize("name,surrogate", [("bsilu", _bsilu_surrogate_derivative),
+                                            ("nelu", _nelu_surrogate_derivative)])
+def test_relu_with_surrogate_shape_is_sugar_within_half_over_k(name, surrogate):
+    """relu' + s + g s' = surrogate' + g s', |g| <= 0.5/K: the backward is the surrogate
+    gradient within 0.5/K max|s'|, and the forward relu within 0.5/K max|s|."""
+    s, ds, _, _ = _shape(name)
+    K = 1e4
+    x = np.concatenate([np.linspace(-12.0, 12.0, 24001), [0.0, -0.0, 1e-9, -1e-9]])
+    dx = ref.backward(x, np.ones_like(x), "relu", name, K=K)
+    dense = np.linspace(-30.0, 30.0, 600001)
+    bound = 0.5 / K * np.max(np.abs(ds(dense)))
+    assert np.max(np.abs(dx - surrogate(x))) <= bound + 1e-12
+    y = ref.forward(x, "relu", name, K=K)
+    assert np.max(np.abs(y - np.maximum(x, 0.0))) <= 0.5 / K * np.max(np.abs(s(dense))) + 1e-15

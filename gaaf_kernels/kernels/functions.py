@@ -423,6 +423,35 @@ def shifted_sigmoid_derivative(x, shift, slope):
 
 
 @triton.jit
+def bsilu_value(x, alpha):
+    a = -tl.abs(x)
+    e = tl.exp(a)
+    r = 1.0 / (1.0 + e)
+    right = (x - expm1(a)) + (alpha - 2.0)
+    left = (x + (alpha + 1.0)) + e
+    return safe_mul(e * r * r, tl.where(x > 0, right, left))
+
+
+@triton.jit
+def bsilu_derivative(x, alpha):
+    return safe_mul(sigmoid_derivative(x), 2.0 - (x + alpha) * tanh(0.5 * x))
+
+
+@triton.jit
+def nelu_value(x, alpha):
+    t = 1.0 / (1.0 + x * x)
+    left = (2.0 * alpha) * safe_mul(x, t) * t
+    return tl.where(x > 0, tl.zeros_like(x), left)
+
+
+@triton.jit
+def nelu_derivative(x, alpha):
+    t = 1.0 / (1.0 + x * x)
+    left = (2.0 * alpha) * (t - 3.0 * safe_mul(x, safe_mul(x, t))) * t * t
+    return tl.where(x > 0, tl.zeros_like(x), left)
+
+
+@triton.jit
 def constant_value(x, value):
     return tl.zeros_like(x) + value
 

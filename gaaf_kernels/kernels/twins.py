@@ -82,6 +82,8 @@ BUILTIN_TWINS: dict[str, Twins] = dict(
         fast_derivative=fast.shifted_sigmoid_derivative,
         fast_value_16=fast.shifted_sigmoid_value_16,
         fast_derivative_16=fast.shifted_sigmoid_derivative_16),
+    bsilu=Twins(value=functions.bsilu_value, derivative=functions.bsilu_derivative),
+    nelu=Twins(value=functions.nelu_value, derivative=functions.nelu_derivative),
     constant=Twins(value=functions.constant_value, derivative=functions.constant_derivative),
     none=Twins(value=functions.none_value, derivative=functions.none_derivative),
     # --- activations ----------------------------------------------------------------
