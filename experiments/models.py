@@ -4,7 +4,8 @@
 (``record["task"]``, ``record["variant"]``); weights come from ``model.pt``. GAAF variants
 are the base model passed through :func:`gaaf_kernels.adapters.torch.convert`, which swaps
 every ``nn.Tanh`` / ``nn.ReLU`` for ``GAAF`` with the activation's default shape; a
-variant name's other parts set its GAAF options (:func:`gaaf_settings`): ``band`` (the
+variant name's other parts set its GAAF options (:func:`gaaf_settings`): ``bsilu`` or
+``nelu`` (the surrogate-gradient shapes of relu), ``band`` (the
 saturation band), ``k<K>`` (``gaaf-k1e6``: K = 1e6) and ``c<c>`` (``gaaf-c10``: the
 gaussian shape's c = 10), as the ``gaaf study`` tasks use them.
 """
@@ -17,7 +18,8 @@ from torch import nn
 
 from .tasks import Task, get_task
 
-__all__ = ["VGG_CONV", "SVHN_CONV", "build_model", "gaaf_settings", "init_weights"]
+__all__ = ["VGG_CONV", "SVHN_CONV", "LEAKY_SLOPE", "SHAPE_PARTS", "build_model",
+           "gaaf_settings", "init_weights"]
 
 #: VGG16's conv stack ("M" = 2x2 max-pool) without its last three conv layers (and their
 #: pool): 10 conv layers, 32x32 -> 2x2 at the end.
@@ -25,6 +27,9 @@ VGG_CONV = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M")
 #: 4 conv layers with max-pooling after every second.
 SVHN_CONV = (32, 32, "M", 64, 64, "M")
 DROPOUT_P = 0.5
+LEAKY_SLOPE = 0.01  # PyTorch's default negative slope
+#: Variant name parts that pick a GAAF shape (the surrogate-gradient shapes of relu).
+SHAPE_PARTS = ("bsilu", "nelu")
 
 
 def _mlp(task: Task, dropout: bool) -> nn.Sequential:
@@ -39,7 +44,7 @@ def _mlp(task: Task, dropout: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _cnn(task: Task, conv: tuple, bn: bool) -> nn.Sequential:
+def _cnn(task: Task, conv: tuple, bn: bool, leaky: bool = False) -> nn.Sequential:
     channels, height, width = task.in_shape
     layers: list[nn.Module] = []
     for item in conv:
@@ -50,7 +55,7 @@ def _cnn(task: Task, conv: tuple, bn: bool) -> nn.Sequential:
         layers.append(nn.Conv2d(channels, item, 3, padding=1))
         if bn:
             layers.append(nn.BatchNorm2d(item))
-        layers.append(nn.ReLU())
+        layers.append(_relu(leaky))
         channels = item
     layers.append(nn.Flatten())
     features = channels * height * width
@@ -58,10 +63,14 @@ def _cnn(task: Task, conv: tuple, bn: bool) -> nn.Sequential:
         layers.append(nn.Linear(features, hidden))
         if bn:
             layers.append(nn.BatchNorm1d(hidden))
-        layers.append(nn.ReLU())
+        layers.append(_relu(leaky))
         features = hidden
     layers.append(nn.Linear(features, task.num_classes))
     return nn.Sequential(*layers)
+
+
+def _relu(leaky: bool) -> nn.Module:
+    return nn.LeakyReLU(LEAKY_SLOPE) if leaky else nn.ReLU()
 
 
 def init_weights(model: nn.Module, scheme: str) -> None:
@@ -90,6 +99,8 @@ def gaaf_settings(variant: str) -> dict | None:
     for part in parts:
         if part == "band":
             settings["band"] = True
+        elif part in SHAPE_PARTS:
+            settings["shape"] = part
         elif part[:1] in ("k", "c") and part[1:]:
             try:
                 value = float(part[1:])
@@ -115,7 +126,9 @@ def build_model(task: str | Task, variant: str, *, init: bool = True) -> nn.Modu
     elif spec.arch == "vgg":
         model = _cnn(spec, VGG_CONV, bn="bn" in parts)
     elif spec.arch == "svhn-cnn":
-        model = _cnn(spec, SVHN_CONV, bn="bn" in parts)
+        model = _cnn(spec, SVHN_CONV, bn="bn" in parts, leaky="leaky" in parts)
+    elif spec.arch == "cnn":
+        model = _cnn(spec, spec.conv, bn="bn" in parts, leaky="leaky" in parts)
     else:
         raise ValueError(f"unknown architecture {spec.arch!r}")
     if init:

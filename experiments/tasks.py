@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field, replace
 
 __all__ = ["TASKS", "PUBLIC_TASKS", "Protocol", "Task", "get_task", "STUDY_DEPTHS",
            "DEPTH_VARIANTS", "SENSITIVITY_KS", "SENSITIVITY_CS", "SENSITIVITY_VARIANTS",
-           "sensitivity_variant"]
+           "sensitivity_variant", "CNN_STUDY_VARIANTS", "DEEP_CNN_VARIANTS", "DEEP_CNN_CONV",
+           "CNN_STUDY_PROTOCOL"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class Task:
 
     name: str
     dataset: str  # a name for data.load_dataset, or "tiny" (synthetic, generated)
-    arch: str  # "mlp", "vgg" or "svhn-cnn"
+    arch: str  # "mlp", "vgg", "svhn-cnn" or "cnn" (the conv stack in ``conv``)
     in_shape: tuple[int, int, int]
     num_classes: int
     variants: tuple[str, ...]
@@ -58,6 +59,8 @@ class Task:
     hidden: bool = False  # test-only and `gaaf study` tasks, not listed in help
     # Variants that run only when asked for (``--variants``), e.g. the saturation band's.
     extra_variants: tuple[str, ...] = ()
+    # arch "cnn": the conv stack (channels per 3x3 conv layer, "M" = 2x2 max-pool)
+    conv: tuple[int | str, ...] = ()
 
     @property
     def all_variants(self) -> tuple[str, ...]:
@@ -107,6 +110,20 @@ SENSITIVITY_VARIANTS = ("base", *(
     sensitivity_variant(band, K=K) for band in (False, True) for K in SENSITIVITY_KS), *(
     sensitivity_variant(band, c=c) for band in (False, True) for c in SENSITIVITY_CS
     if c != 3.0))
+# `gaaf study cnn` (experiments/study/cnn.py): ReLU CNNs. "leaky" swaps every ReLU for
+# LeakyReLU(0.01); "bsilu"/"nelu" are GAAF with the surrogate-gradient shapes; "noclip"
+# runs the variant without the protocol's gradient clipping (the study's own switch).
+_CNN_STUDY_GAAF = ("gaaf", "gaaf-band", "gaaf-bsilu", "gaaf-nelu")
+CNN_STUDY_VARIANTS = ("base", "leaky", *_CNN_STUDY_GAAF, "bn", "bn-leaky",
+                      *(f"bn-{v}" for v in _CNN_STUDY_GAAF), "base-noclip", "gaaf-noclip")
+DEEP_CNN_VARIANTS = ("base", "leaky", *_CNN_STUDY_GAAF, "base-noclip", "gaaf-noclip")
+#: The deep plain CNN: 10 conv layers of 16 channels, pools after the 4th and 7th (the
+#: depth chosen from a pilot, docs/studies.md).
+DEEP_CNN_CONV: tuple[int | str, ...] = (16,) * 4 + ("M",) + (16,) * 3 + ("M",) + (16,) * 3
+#: The CNN protocol with a twelfth of the training set held out (5000 images): the study
+#: evaluates every epoch, and its runs are short.
+CNN_STUDY_PROTOCOL = replace(_CNN_PROTOCOL, val_fraction=1 / 12)
+_CNN_DATASETS = (("fashion", "fashion-mnist"), ("mnist", "mnist"))
 _TINY = Protocol(lr=0.05, batch_size=32, max_epochs=3, patience=2, val_fraction=0.25)
 
 TASKS: dict[str, Task] = {
@@ -142,6 +159,16 @@ TASKS: dict[str, Task] = {
         # study sets its own max epochs and patience)
         *(Task(f"mnist-deep{d}", "mnist", "mlp", (1, 28, 28), 10, DEPTH_VARIANTS, (256,) * d,
                hidden=True) for d in STUDY_DEPTHS),
+        # gaaf study cnn: the harness's CNN (with and without BN) and the deep plain CNN
+        *(Task(f"{short}-cnn-study", ds, "svhn-cnn", (1, 28, 28), 10, CNN_STUDY_VARIANTS,
+               (512, 256), CNN_STUDY_PROTOCOL, hidden=True) for short, ds in _CNN_DATASETS),
+        *(Task(f"{short}-deep-cnn", ds, "cnn", (1, 28, 28), 10, DEEP_CNN_VARIANTS, (256,),
+               CNN_STUDY_PROTOCOL, hidden=True, conv=DEEP_CNN_CONV)
+          for short, ds in _CNN_DATASETS),
+        Task("tiny-cnn-study", "tiny", "svhn-cnn", (1, 8, 8), 4, CNN_STUDY_VARIANTS, (16, 16),
+             replace(_TINY, grad_clip=5.0), hidden=True),
+        Task("tiny-deep-cnn", "tiny", "cnn", (1, 8, 8), 4, DEEP_CNN_VARIANTS, (16,),
+             replace(_TINY, grad_clip=5.0), hidden=True, conv=(4, 4, "M", 4, 4, "M", 4)),
         *(Task(f"tiny-deep{d}", "tiny", "mlp", (1, 4, 4), 4, DEPTH_VARIANTS, (16,) * d, _TINY,
                hidden=True) for d in STUDY_DEPTHS),
     )

@@ -1,7 +1,8 @@
 """The training loop: one (task, variant, seed) run, checkpointed every epoch, resumable
 with bit-identical results, optionally under DistributedDataParallel (torchrun).
 
-Callbacks (for analysis tools) are objects with any of ``on_batch_end(model, step)`` and
+Callbacks (for analysis tools) are objects with any of ``on_train_start(model, epoch)``
+(``epoch``: the epochs already done), ``on_batch_end(model, step)`` and
 ``on_epoch_end(model, epoch, metrics)``; ``model`` is the plain module (never the DDP
 wrapper), ``step`` counts optimizer steps from 1 over the whole run.
 """
@@ -95,7 +96,8 @@ class RunConfig:
             protocol = replace(protocol, max_epochs=self.epochs)
         if self.patience is not None:
             protocol = replace(protocol, patience=self.patience)
-        if self.no_grad_clip:
+        # A "noclip" part in the variant's name (a study variant) is the same switch.
+        if self.no_grad_clip or "noclip" in self.variant.split("-"):
             protocol = replace(protocol, grad_clip=None)
         object.__setattr__(self, "spec", spec)
         object.__setattr__(self, "protocol", protocol)
@@ -334,6 +336,9 @@ class _Run:
                       // (protocol.batch_size // world.world_size))
         label = f"{self.task.name}/{cfg.variant}/seed{cfg.seed}"
         epoch = state.epoch
+        for cb in callbacks:
+            if hasattr(cb, "on_train_start"):  # before the first step, e.g. to hook grads
+                cb.on_train_start(plain, epoch)
         while not state.stopped and epoch < protocol.max_epochs:
             epoch += 1
             t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""``gaaf study depth|sensitivity``: grids of training runs on top of the harness, and
+"""``gaaf study depth|sensitivity|cnn``: grids of training runs on top of the harness, and
 their tables and figures.
 
 * ``depth``: MNIST tanh MLPs of 3, 6, 10 and 20 hidden layers of 256 (variants base,
@@ -6,7 +6,11 @@ their tables and figures.
   (epoch 1 and the whole run) and the share of saturated net values (|x| > 2);
 * ``sensitivity``: the paper's MLP with GAAF's K (1e2 .. 1e6) and gaussian c (1, 3, 10),
   without and with the band, the base model beside them, and where float32 breaks the
-  sawtooth (|x*K| >= 2^23).
+  sawtooth (|x*K| >= 2^23);
+* ``cnn``: ReLU CNNs on Fashion-MNIST and MNIST (the harness's CNN with and without
+  BatchNorm, a deep plain CNN) with GAAF, the surrogate-gradient shapes and leaky relu:
+  accuracy, divergence, dead units and the epoch-1 gradient norm (:mod:`.cnn`,
+  :mod:`.cnn_report`).
 
 By job: :mod:`.grid` (what runs, the protocol choices), :mod:`.runner` (recorders,
 workers, progress), :mod:`.report` (tables and figures), and :func:`run_study` here (the
@@ -66,8 +70,13 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
     ``KeyboardInterrupt`` after the workers stopped.
     """
     from ..train import HarnessError, RunConfig, resolve_device
-    from .report import collect, format_markdown, plot, summarize, to_json
     from .runner import Job, run_jobs, run_state
+
+    if name == "cnn":
+        from .cnn import run_state
+        from .cnn_report import collect, format_markdown, plot, summarize, to_json
+    else:
+        from .report import collect, format_markdown, plot, summarize, to_json
 
     try:
         study = make_study(name, quick=quick, seeds=seeds, tiny=tiny)
@@ -113,7 +122,8 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
             continue
         jobs_list.append(Job(run, study.epochs, study.patience, study.train_limit, device,
                              str(runs_dir), None if data_dir is None else str(data_dir),
-                             study.Ks, train=state == "train"))
+                             study.Ks, train=state == "train",
+                             kind="cnn" if name == "cnn" else "mlp"))
     t0 = time.perf_counter()
     workers = min(jobs, len(jobs_list))
     print(f"study {name}: {len(study.runs)} runs, {skipped} finished, {len(jobs_list)} to run"

@@ -25,7 +25,7 @@ __all__ = ["STUDIES", "Study", "StudyRun", "make_study", "variant_settings", "di
            "DEPTH_EPOCHS", "DEPTH_PATIENCE", "SENSITIVITY_EPOCHS", "SENSITIVITY_PATIENCE",
            "SEEDS", "QUICK_EPOCHS", "QUICK_TRAIN_LIMIT"]
 
-STUDIES = ("depth", "sensitivity")
+STUDIES = ("depth", "sensitivity", "cnn")
 SEEDS = 3
 
 # Depth study: 30 epochs, sized from measured epoch times (docs/reproduction.md) so that
@@ -62,7 +62,7 @@ class StudyRun:
     task: str
     variant: str
     seed: int
-    depth: int  # hidden layers
+    depth: int  # hidden layers (the CNN study: conv layers)
     K: float | None  # None for variants without GAAF
     c: float | None
     band: bool
@@ -76,7 +76,7 @@ class StudyRun:
 class Study:
     """A study's runs and protocol."""
 
-    name: str  # "depth" or "sensitivity"
+    name: str  # "depth", "sensitivity" or "cnn"
     title: str
     runs: tuple[StudyRun, ...]
     seeds: tuple[int, ...]
@@ -116,6 +116,10 @@ def make_study(name: str, *, quick: bool = False, seeds: int | None = None,
         raise ValueError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
     if seeds is not None and seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    if name == "cnn":
+        from .cnn import make_cnn_study
+
+        return make_cnn_study(quick=quick, seeds=seeds, tiny=tiny)
     seed_list = _seeds(seeds, quick)
     prefix = "tiny" if tiny else "mnist"
     if name == "depth":

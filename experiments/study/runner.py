@@ -60,6 +60,7 @@ class Job:
     data_dir: str | None
     Ks: tuple[float, ...]
     train: bool  # False: the run is finished, only its net statistics are missing
+    kind: str = "mlp"  # "cnn": the CNN study's recorders and statistics (.cnn)
 
 
 @dataclass
@@ -235,6 +236,11 @@ def net_statistics(rdir: Path, rec: dict, data_dir, Ks: tuple[float, ...]) -> di
 def _execute(job: Job, report: Callable[[tuple], None]) -> dict:
     """Train (or resume) one run, then its net statistics; return a summary."""
     import torch
+
+    if job.kind == "cnn":
+        from .cnn import execute_cnn
+
+        return execute_cnn(job, report)
 
     from ..analysis.recording import AnalysisRecorder, fixed_batch_indices
     from ..train import RunConfig, train

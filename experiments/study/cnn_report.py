@@ -1,0 +1,257 @@
+"""The CNN study's tables and figures, from the run directories only: ``record.json``
+(test accuracy at the converged epoch, epochs, divergence, per-epoch validation
+accuracy), ``study_cnn_grad.json`` and ``study_cnn_dead.json`` (:mod:`.cnn`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from .. import records
+from .cnn import DEAD, GRAD
+from .grid import Study, divergence
+from .report import _ms, _plt, _save, _stats
+
+__all__ = ["collect", "summarize", "format_markdown", "to_json", "plot", "FIGURES",
+           "describe_cnn_variant", "MODELS"]
+
+FIGURES = ("accuracy.png", "dead_units.png", "val_accuracy_vs_epoch.png")
+MODELS = {"cnn-study": "the harness's CNN (4 conv + 2 dense, BatchNorm where named)",
+          "deep-cnn": "deep plain CNN (10 conv of 16 channels, 1 dense of 256, no BatchNorm)"}
+
+
+def describe_cnn_variant(variant: str) -> str:
+    """A CNN study variant in words."""
+    parts = variant.split("-")
+    text = "BatchNorm, " if "bn" in parts else ""
+    if "gaaf" in parts:
+        shape = next((p for p in parts if p in ("bsilu", "nelu")), None)
+        text += ("GAAF relu, shape " + (shape + " (surrogate gradient)" if shape else
+                                        "sigmoid(x + 4) (relu's default)"))
+        text += ", band" if "band" in parts else ""
+    elif "leaky" in parts:
+        text += "leaky relu, slope 0.01"
+    else:
+        text += "relu"
+    return text + (", no gradient clipping" if "noclip" in parts else "")
+
+
+def _model(task: str) -> str:
+    return "deep-cnn" if task.endswith("deep-cnn") else "cnn-study"
+
+
+def _dataset(task: str) -> str:
+    return task.split("-", 1)[0]
+
+
+def _dead_share(layers: list[dict] | None) -> float | None:
+    if not layers:
+        return None
+    units = sum(L["units"] for L in layers)
+    return sum(L["dead"] for L in layers) / units if units else None
+
+
+def run_summary(runs_dir: Path, run) -> dict[str, Any] | None:
+    """One finished run's numbers (None if it is not finished)."""
+    rdir = records.run_dir(runs_dir, run.task, run.variant, run.seed)
+    rec = records.read_record(rdir)
+    if rec is None or rec.get("status") != "finished":
+        return None
+    fin = rec["final"]
+    out: dict[str, Any] = {
+        "task": run.task, "dataset": _dataset(run.task), "model": _model(run.task),
+        "variant": run.variant, "seed": run.seed, "dir": str(rdir),
+        "test_acc": fin["test_acc"], "converged_epoch": fin["converged_epoch"],
+        "epochs_run": fin["epochs_run"], "diverged": divergence(rec),
+        "wall_time_s": rec.get("wall_time_s"),
+        "val_acc": [h["val_acc"] for h in rec.get("epochs", [])]}
+    grad = records.read_record(rdir / GRAD)
+    out["grad_norm_epoch1"] = (grad or {}).get("mean")
+    out["grad_nonfinite_steps"] = (grad or {}).get("nonfinite_steps")
+    dead = records.read_record(rdir / DEAD)
+    if dead is not None and dead.get("final") == fin:
+        out["dead_start"] = _dead_share(dead["start"])
+        out["dead_end"] = _dead_share(dead["end"])
+        out["dead_end_layers"] = [L["dead"] / L["units"] for L in dead["end"]]
+        out["dead_start_layers"] = [L["dead"] / L["units"] for L in dead["start"]]
+    return out
+
+
+def collect(study: Study, runs_dir: Path) -> tuple[list[dict], list[str]]:
+    """(summaries of the finished runs, labels of the missing ones), in the study's order."""
+    found, missing = [], []
+    for run in study.runs:
+        summary = run_summary(runs_dir, run)
+        if summary is None:
+            missing.append(run.label)
+        else:
+            found.append(summary)
+    return found, missing
+
+
+def _mean_lists(lists: list[list[float]]) -> list[float] | None:
+    if not lists or any(len(x) != len(lists[0]) for x in lists):
+        return None
+    return [statistics.fmean(col) for col in zip(*lists)]
+
+
+def summarize(study: Study, runs: list[dict]) -> list[dict]:
+    """One row per (task, variant): statistics over seeds, and the difference from the
+    task's base relu in units of the pooled seed standard deviation."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["task"], r["variant"]), []).append(r)
+    rows = []
+    for (task, variant), rs in groups.items():
+        rows.append({
+            "task": task, "dataset": rs[0]["dataset"], "model": rs[0]["model"],
+            "variant": variant, "seeds": [r["seed"] for r in rs], "runs": len(rs),
+            "test_acc": _stats([r["test_acc"] for r in rs]),
+            "converged_epoch": _stats([r["converged_epoch"] for r in rs]),
+            "diverged": sum(bool(r["diverged"]) for r in rs),
+            "dead_start": _stats([r.get("dead_start") for r in rs]),
+            "dead_end": _stats([r.get("dead_end") for r in rs]),
+            "dead_end_layers": _mean_lists([r["dead_end_layers"] for r in rs
+                                            if r.get("dead_end_layers") is not None]),
+            "grad_norm_epoch1": _stats([r.get("grad_norm_epoch1") for r in rs]),
+            "val_acc": _mean_lists([r["val_acc"] for r in rs])})
+    for row in rows:
+        row["vs_base_sd"] = _vs_base(row, rows)
+    return rows
+
+
+def _vs_base(row: dict, rows: list[dict]) -> float | None:
+    """(mean - base mean) / pooled seed std; None without two seeds on both sides."""
+    base_name = "bn" if row["variant"].split("-")[0] == "bn" else "base"
+    base = next((r for r in rows if r["task"] == row["task"] and r["variant"] == base_name),
+                None)
+    a, b = row["test_acc"], (base or {}).get("test_acc")
+    if b is None or a["std"] is None or b["std"] is None:
+        return None
+    pooled = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
+    return (a["mean"] - b["mean"]) / pooled if pooled > 0 else None
+
+
+def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> list[str]:
+    p = meta["protocol"]
+    limit = (f"the first {study.train_limit} training images" if study.train_limit
+             else "the whole training set")
+    variants = list(dict.fromkeys(r["variant"] for r in runs))
+    return [
+        f"# {study.title}{' (quick)' if study.quick else ''}", "",
+        f"- Date: {meta['date']}",
+        f"- Machine: {meta['machine']['cpu_model']} ({meta['machine']['cpu_count']} CPUs), "
+        f"torch {meta['versions']['torch']}, device {meta['device']}, "
+        + (f"{meta['jobs']} worker processes" if meta["jobs"] > 1 else "one process")
+        + " of one torch thread",
+        f"- Command: `{meta['command']}`",
+        f"- Runs: `{meta['runs_dir']}` ({len(runs)} finished"
+        + (f", {len(missing)} missing" if missing else "") + ")", "",
+        f"Protocol: SGD lr {p['lr']}, momentum {p['momentum']}, weight decay "
+        f"{p['weight_decay']}, batch {p['batch_size']}, init {p['init']}, inputs normalized "
+        f"per channel, gradient clipping at global norm {p.get('grad_clip', 'none')} (not in "
+        f"the `noclip` variants); {limit}, at most {study.epochs} epochs (a cap, not "
+        f"convergence), patience {study.patience}; validation: the last "
+        f"{p['val_fraction']:.3g} of the training set; test: the whole test set at the "
+        "epoch of the best validation accuracy. Seeds "
+        f"{', '.join(map(str, study.seeds))}; mean ± sample std over seeds.", "",
+        "Dead units: channels (conv) or features (dense) whose pre-activation is never "
+        "positive over the test set, all activation layers together; start = the "
+        "initialization, end = the converged weights. Gradient norm: the L2 norm of the "
+        "first conv layer's weight gradient, before clipping, mean over the steps of "
+        "epoch 1. vs base: (mean - base mean) / pooled seed std (`bn` rows against `bn`). "
+        "Diverged: a non-finite loss in some epoch, or a test accuracy below 20%.", "",
+        "Models: " + "; ".join(f"`{k}`: {v}" for k, v in MODELS.items()) + ".", "",
+        "Variants:", "", *[f"- `{v}`: {describe_cnn_variant(v)}" for v in variants], ""]
+
+
+def format_markdown(study: Study, meta: dict, runs: list[dict], rows: list[dict],
+                    missing: list[str]) -> str:
+    out = _header(study, meta, runs, missing)
+    for task in dict.fromkeys(r["task"] for r in rows):
+        rs = [r for r in rows if r["task"] == task]
+        out += [f"## {task}: {MODELS[rs[0]['model']]}", "",
+                "| Variant | Test accuracy (%) | vs base (sd) | Epochs to converge | "
+                "Diverged | Dead units start (%) | Dead units end (%) | "
+                "Grad norm epoch 1 | Runs |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in rs:
+            vs = "" if r["vs_base_sd"] is None else f"{r['vs_base_sd']:+.1f}"
+            out.append(
+                f"| {r['variant']} | {_ms(r['test_acc'])} | {vs} | "
+                f"{_ms(r['converged_epoch'], 1)} | {r['diverged']}/{r['runs']} | "
+                f"{_ms(r['dead_start'], 1, 100)} | {_ms(r['dead_end'], 1, 100)} | "
+                f"{_ms(r['grad_norm_epoch1'], 3, 1, 'g')} | {r['runs']} |")
+        out.append("")
+        layers = [r for r in rs if r["dead_end_layers"]]
+        if layers:
+            width = len(layers[0]["dead_end_layers"])
+            out += ["Dead units per activation layer at the end (%, mean over seeds; "
+                    "L1 = the first):", "",
+                    "| Variant | " + " | ".join(f"L{i + 1}" for i in range(width)) + " |",
+                    "|---|" + "---|" * width]
+            out += [f"| {r['variant']} | "
+                    + " | ".join(f"{100 * v:.1f}" for v in r["dead_end_layers"]) + " |"
+                    for r in layers if len(r["dead_end_layers"]) == width]
+            out.append("")
+    if missing:
+        out += ["## Missing runs (not finished)", "", *[f"- {m}" for m in missing], ""]
+    return "\n".join(out)
+
+
+def to_json(study: Study, meta: dict, runs: list[dict], rows: list[dict],
+            missing: list[str]) -> bytes:
+    data = {"study": study.name, "title": study.title, "quick": study.quick, **meta,
+            "epochs": study.epochs, "patience": study.patience,
+            "train_limit": study.train_limit, "seeds": list(study.seeds),
+            "rows": rows, "runs": runs, "missing": missing}
+    return (json.dumps(data, indent=1, allow_nan=True) + "\n").encode()
+
+
+def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
+    """accuracy.png (test accuracy per variant, each task a panel), dead_units.png (dead
+    units per layer at the end), val_accuracy_vs_epoch.png; returns their paths."""
+    if not rows:
+        return []
+    plt = _plt()
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        rs = [r for r in rows if r["task"] == task]
+        ys = [r["test_acc"]["mean"] if r["test_acc"]["mean"] is not None else math.nan
+              for r in rs]
+        errs = [r["test_acc"]["std"] or 0.0 for r in rs]
+        colors = ["tab:gray" if not r["variant"].count("gaaf") else "tab:blue" for r in rs]
+        ax.barh(range(len(rs)), ys, xerr=errs, color=colors, capsize=3)
+        ax.set_yticks(range(len(rs)), [r["variant"] for r in rs], fontsize=8)
+        finite = [y for y in ys if math.isfinite(y) and y > 20]
+        if finite:
+            ax.set_xlim(max(0.0, min(finite) - 3), min(100.0, max(finite) + 2))
+        ax.invert_yaxis()
+        ax.set(xlabel="test accuracy (%)", title=f"{task} (error bars: std over seeds)")
+        ax.title.set_fontsize(9)
+    _save(fig, out / FIGURES[0], write)
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for r in (r for r in rows if r["task"] == task and r["dead_end_layers"]):
+            vals = [100 * v for v in r["dead_end_layers"]]
+            ax.plot(range(1, len(vals) + 1), vals, marker=".", label=r["variant"])
+        ax.set(xlabel="activation layer (1 = first)", ylabel="dead units at the end (%)",
+               title=f"{task}: never-positive units, test set")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=7)
+    _save(fig, out / FIGURES[1], write)
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for r in (r for r in rows if r["task"] == task and r["val_acc"]):
+            ax.plot(range(1, len(r["val_acc"]) + 1), r["val_acc"], marker=".",
+                    label=r["variant"])
+        ax.set(xlabel="epoch", ylabel="validation accuracy (%, mean over seeds)",
+               title=task)
+        ax.legend(fontsize=7)
+    _save(fig, out / FIGURES[2], write)
+    return [out / name for name in FIGURES]
