@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from gaaf_kernels import shapes as builtin_shapes
+
 ROOT = Path(__file__).resolve().parent.parent
 # Not the repository root: there, the uninstalled gaaf_kernels/ folder would shadow an
 # installed (non-editable) package, whose mapped subpackages it lacks.
@@ -30,10 +32,12 @@ def test_verify_prints_a_table_and_exits_0():
     assert lines[0].split()[:5] == ["backend", "activation", "shape", "band", "dtype"]
     rows = [line for line in lines if line.startswith(("triton ", "torch ", "jax-"))]
     backends = 3 if importlib.util.find_spec("jax") else 2  # the JAX path when installed
-    assert len(rows) == backends * 5 * 2 * 2  # backends x shapes x dtypes x (band off, on)
+    n_shapes = len(builtin_shapes())
+    assert n_shapes >= 7  # gaussian ... nelu, constant, none
+    assert len(rows) == backends * n_shapes * 2 * 2  # backends x shapes x dtypes x band
     assert sorted({row.split()[3] for row in rows}) == ["no", "yes"]
     assert all(row.rstrip().endswith("ok") for row in rows)
-    assert f"{backends * 20} passed, 0 failed" in done.stdout
+    assert f"{backends * n_shapes * 4} passed, 0 failed" in done.stdout
     if backends == 3:
         assert "JAX " in done.stdout and "checked the jax-xla path on cpu" in done.stdout
     else:

@@ -56,7 +56,9 @@ def test_shape_second_derivative_limits_are_finite(shape):
     x = np.array([-np.inf, np.inf, -1e30, 1e30, np.nan])
     with np.errstate(all="ignore"):
         got = spec.second_derivative(NUMPY, x, *[v for _, v in spec.params])
-    np.testing.assert_array_equal(got[:4], 0.0)
+    np.testing.assert_array_equal(got[:2], 0.0)
+    # at ±1e30 the exponential shapes underflow to 0; a rational one (nelu, ~x^-5) is tiny
+    assert np.all(np.abs(got[2:4]) < 1e-140), got[2:4]
     assert np.isnan(got[4]) or shape in ("constant", "none")
 
 
