@@ -110,6 +110,7 @@ def summarize(study: Study, runs: list[dict]) -> list[dict]:
             "task": task, "dataset": rs[0]["dataset"], "model": rs[0]["model"],
             "variant": variant, "seeds": [r["seed"] for r in rs], "runs": len(rs),
             "test_acc": _stats([r["test_acc"] for r in rs]),
+            "test_accs": [r["test_acc"] for r in rs],
             "converged_epoch": _stats([r["converged_epoch"] for r in rs]),
             "diverged": sum(bool(r["diverged"]) for r in rs),
             "dead_start": _stats([r.get("dead_start") for r in rs]),
@@ -224,13 +225,16 @@ def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
               for r in rs]
         errs = [r["test_acc"]["std"] or 0.0 for r in rs]
         colors = ["tab:gray" if not r["variant"].count("gaaf") else "tab:blue" for r in rs]
-        ax.barh(range(len(rs)), ys, xerr=errs, color=colors, capsize=3)
+        ax.barh(range(len(rs)), ys, xerr=errs, color=colors, capsize=3, alpha=0.8)
+        for i, r in enumerate(rs):  # each seed's run
+            ax.plot(r["test_accs"], [i] * len(r["test_accs"]), "k.", ms=4)
         ax.set_yticks(range(len(rs)), [r["variant"] for r in rs], fontsize=8)
         finite = [y for y in ys if math.isfinite(y) and y > 20]
         if finite:
             ax.set_xlim(max(0.0, min(finite) - 3), min(100.0, max(finite) + 2))
         ax.invert_yaxis()
-        ax.set(xlabel="test accuracy (%)", title=f"{task} (error bars: std over seeds)")
+        ax.set(xlabel="test accuracy (%)",
+               title=f"{task}: mean, std and each seed (dots); blue = GAAF")
         ax.title.set_fontsize(9)
     _save(fig, out / FIGURES[0], write)
 
