@@ -202,3 +202,6 @@ def test_gelu_inputs_below_minus_3_are_counted_right():
     want = float((inputs < -3).sum()) / inputs.numel()
     assert 0.01 < want < 0.99
     assert result["below"] == pytest.approx(want) and result["below_layers"] == [result["below"]]
+    assert result["input_min_layers"] == [pytest.approx(float(inputs.min()))]
+    assert result["input_std_layers"] == [pytest.approx(float(inputs.double().std(correction=0)),
+                                                        rel=1e-6)]

@@ -87,9 +87,7 @@ class LMProtocol:
         return json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists
 
 
-# The full study: 9 runs (3 variants x 3 seeds) with --jobs 2, about 37 min on the 2-core
-# CPU (2 processes of 1 thread: 0.20-0.21 s a step each, 2026-12-03; sequential with 2
-# threads was 0.11-0.135 s a step, ~7% slower over the 9 runs). Warmup: 5% of the steps.
+# 9 runs (3 variants x 3 seeds) ~37 min with --jobs 2 on 2 cores (docs/reproduction.md).
 FULL = LMProtocol(steps=2000, eval_every=125, context=128, batch_size=16, n_layer=4,
                   n_embd=128, n_head=4, lr=1e-3, warmup=100, min_lr=1e-4, weight_decay=0.01,
                   betas=(0.9, 0.95), val_windows=128)
@@ -233,18 +231,24 @@ def val_windows(data, p: LMProtocol):
 
 def evaluate(model, windows, threshold: float) -> dict[str, Any]:
     """Mean next-byte cross-entropy over ``windows`` (rows of context + 1 bytes) and the
-    fraction of the GELU inputs below ``threshold``, per layer and overall."""
+    fraction of the GELU inputs below ``threshold``, per layer and overall; per layer also
+    the inputs' minimum and standard deviation (how far they are from the threshold)."""
     import torch
     import torch.nn.functional as F
 
     acts = activation_modules(model)
     below, total = [0] * len(acts), [0] * len(acts)
+    low, sums = [math.inf] * len(acts), [[0.0, 0.0] for _ in acts]
 
     def hook(i):
         def count(module, args):
-            b, n = count_below(args[0].detach(), threshold)
+            x = args[0].detach()
+            b, n = count_below(x, threshold)
             below[i] += b
             total[i] += n
+            low[i] = min(low[i], float(x.min()))
+            sums[i][0] += float(x.double().sum())
+            sums[i][1] += float(x.double().square().sum())
         return count
 
     handles = [a.register_forward_pre_hook(hook(i)) for i, a in enumerate(acts)]
@@ -267,7 +271,10 @@ def evaluate(model, windows, threshold: float) -> dict[str, Any]:
     val_loss = loss_sum / count
     return {"val_loss": val_loss, "val_bpb": val_loss / math.log(2.0),
             "below": sum(below) / sum(total),
-            "below_layers": [b / n for b, n in zip(below, total)]}
+            "below_layers": [b / n for b, n in zip(below, total)],
+            "input_min_layers": low,
+            "input_std_layers": [math.sqrt(max(0.0, q / n - (m / n) ** 2))
+                                 for (m, q), n in zip(sums, total)]}
 
 
 def run_lm_study(name: str = "lm", *, quick: bool = False, seeds: int | None = None,

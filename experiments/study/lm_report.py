@@ -51,6 +51,13 @@ def _stats(values: list) -> dict[str, Any]:
     return {"mean": statistics.fmean(vals), "std": std, "n": len(vals)}
 
 
+def _layer_means(lists: list) -> list[float] | None:
+    """Per layer, the mean over seeds (None if a record lacks the key)."""
+    if not lists or any(x is None for x in lists):
+        return None
+    return [statistics.fmean(col) for col in zip(*lists)]
+
+
 def _sds_from(row: dict, base: dict | None) -> float | None:
     """(mean - base mean) / pooled sd of the final validation loss, sqrt((sd^2 + sd_base^2)
     / 2); None without two seeds on both sides."""
@@ -71,13 +78,13 @@ def summarize(runs: list[dict]) -> tuple[list[dict], dict[str, dict]]:
         if not rs:
             continue
         fins = [r["final"] for r in rs]
-        layers = [f["below_layers"] for f in fins]
         rows.append({
             "variant": variant, "seeds": [r["seed"] for r in rs], "runs": len(rs),
             **{key: _stats([f[key] for f in fins])
                for key in ("val_loss", "val_bpb", "train_loss", "tokens_per_s", "below_start",
                            "below")},
-            "below_layers": [statistics.fmean(col) for col in zip(*layers)],
+            **{key: _layer_means([f.get(key) for f in fins])
+               for key in ("below_layers", "input_min_layers", "input_std_layers")},
             "diverged": sum(f["diverged_step"] is not None for f in fins)})
         steps = sorted({h["step"] for r in rs for h in r["history"]})
         curve: dict[str, Any] = {"steps": steps}
@@ -159,8 +166,8 @@ def format_markdown(meta: dict, runs: list[dict], rows: list[dict], curves: dict
     for r in rows:
         out.append(f"| {r['variant']} | {_ms(r['val_loss'], 4)} | {_ms(r['val_bpb'], 4)} | "
                    f"{_sds(r['val_loss_sds_from_base'])} | {_ms(r['train_loss'], 4)} | "
-                   f"{_ms(r['tokens_per_s'], 0)} | {_ms(r['below_start'], 2, 100)} | "
-                   f"{_ms(r['below'], 2, 100)} | {r['diverged']}/{r['runs']} | {r['runs']} |")
+                   f"{_ms(r['tokens_per_s'], 0)} | {_ms(r['below_start'], 3, 100)} | "
+                   f"{_ms(r['below'], 3, 100)} | {r['diverged']}/{r['runs']} | {r['runs']} |")
     out += ["", "vs base: (mean - base mean) / sqrt((sd² + base sd²) / 2) of the final "
             "validation loss (negative: lower loss than base); n/a with one seed. Train "
             "loss: mean over the last evaluation interval. Tokens/s: training tokens over "
@@ -177,12 +184,19 @@ def format_markdown(meta: dict, runs: list[dict], rows: list[dict], curves: dict
             at = c["val_loss"][c["steps"].index(s)] if s in c["steps"] else {"mean": None}
             cells.append("n/a" if at["mean"] is None else f"{at['mean']:.4f}")
         out.append(f"| {s} | " + " | ".join(cells) + " |")
-    width = max((len(r["below_layers"]) for r in rows), default=0)
-    out += ["", "## GELU inputs below -3 per layer at the end (%), mean over seeds", "",
-            "| Variant | " + " | ".join(f"layer {i + 1}" for i in range(width)) + " |",
-            "|---|" + "---|" * width]
-    out += [f"| {r['variant']} | " + " | ".join(f"{100 * x:.2f}" for x in r["below_layers"])
-            + " |" for r in rows]
+    width = max((len(r["below_layers"] or []) for r in rows), default=0)
+    out += ["", "## GELU inputs per layer at the end, mean over seeds", "",
+            "Share below -3 (%), and the inputs' standard deviation and minimum on the "
+            "validation windows (layer 1 is the bottom block).", "",
+            "| Variant | what | " + " | ".join(f"layer {i + 1}" for i in range(width)) + " |",
+            "|---|---|" + "---|" * width]
+    for r in rows:
+        for what, key, fmt in (("< -3 (%)", "below_layers", "{:.3g}"),
+                               ("sd", "input_std_layers", "{:.3f}"),
+                               ("min", "input_min_layers", "{:.2f}")):
+            scale = 100.0 if key == "below_layers" else 1.0
+            out.append(f"| {r['variant']} | {what} | "
+                       + " | ".join(fmt.format(scale * x) for x in r[key] or []) + " |")
     out += ["", *[f"![{name}]({name})" for name in FIGURES if rows], ""]
     if missing:
         out += ["## Missing runs (not finished)", "", *[f"- {m}" for m in missing], ""]

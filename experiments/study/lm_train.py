@@ -217,7 +217,7 @@ def _execute(job: LMJob, report: Callable[[tuple], None]) -> dict:
     tokens = state["timed_steps"] * p.batch_size * p.context
     final = {"step": last["step"], "diverged_step": diverged,
              **{k: last[k] for k in ("val_loss", "val_bpb", "train_loss", "below",
-                                     "below_layers")},
+                                     "below_layers", "input_min_layers", "input_std_layers")},
              "below_start": first["below"], "tokens_per_s": (tokens / state["train_seconds"]
                                                              if state["train_seconds"] else None),
              "train_seconds": round(state["train_seconds"], 3),
