@@ -72,7 +72,8 @@ def _sds_from(row: dict, base: dict | None) -> float | None:
 
 def summarize(runs: list[dict]) -> tuple[list[dict], dict[str, dict]]:
     """(one row per variant, curves per variant: mean and sd over seeds at each step)."""
-    rows, curves = [], {}
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict] = {}
     for variant in LM_VARIANTS:
         rs = [r for r in runs if r["variant"] == variant]
         if not rs:
