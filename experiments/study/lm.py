@@ -14,7 +14,8 @@ hashes are part of the protocol, and a runs directory trained on other bytes is 
 Model: ``GPT2LMHeadModel(GPT2Config(vocab_size=256, n_positions=128, n_embd=128,
 n_layer=4, n_head=4, activation_function="gelu_new"))``, all dropout 0 (short runs, and
 a deterministic comparison: the same seed gives the same initial weights and the same
-batches to every variant, so they differ only by the activation's backward). Training
+batches to every variant, so they differ only by the activation: GAAF's forward is GELU
+within 0.5/K, its backward adds the shape). Training
 and evaluation: :mod:`.lm_train`; tables and figures: :mod:`.lm_report`. Runs in
 ``<runs>/gpt2-stdlib/<variant>/seed<N>`` (the harness's layout); rerunning skips
 finished runs and resumes interrupted ones from their last evaluation.
