@@ -96,14 +96,16 @@ def add_analyze_command(subparsers: argparse._SubParsersAction) -> None:
 def add_study_command(subparsers: argparse._SubParsersAction) -> None:
     """Add ``study`` to the ``gaaf`` subcommands."""
     s = subparsers.add_parser(
-        "study", help="depth, sensitivity or cnn study (tables, JSON and PNGs)",
+        "study", help="depth, sensitivity, cnn or lm study (tables, JSON and PNGs)",
         description="depth: MNIST tanh MLPs of 3-20 hidden layers, base/dropout/gaaf/"
                     "gaaf-band, 3 seeds; sensitivity: GAAF's K and c on the paper's MLP; cnn: "
                     "ReLU CNNs (with/without BatchNorm, a deep plain one) on Fashion-MNIST "
-                    "and MNIST with GAAF, the surrogate shapes bsilu/nelu and leaky relu. "
+                    "and MNIST with GAAF, the surrogate shapes bsilu/nelu and leaky relu; "
+                    "lm: a small GPT-2 on the bytes of Python's standard library, base/gaaf/"
+                    "gaaf-band, 3 seeds (--quick: 150 steps, one seed). "
                     "Finished runs are skipped, interrupted ones resume; writes table.md, "
                     "table.json and PNGs into --out.")
-    s.add_argument("study", help="depth, sensitivity or cnn")
+    s.add_argument("study", help="depth, sensitivity, cnn or lm")
     s.add_argument("--quick", action="store_true",
                    help="reduced grid, one seed, one epoch on 2000 images; its own "
                         "runs and results directories")

@@ -1,5 +1,5 @@
-"""``gaaf study depth|sensitivity|cnn``: grids of training runs on top of the harness, and
-their tables and figures.
+"""``gaaf study depth|sensitivity|cnn|lm``: grids of training runs on top of the harness,
+and their tables and figures (``lm``, a small GPT-2 on bytes: :mod:`.lm`).
 
 * ``depth``: MNIST tanh MLPs of 3, 6, 10 and 20 hidden layers of 256 (variants base,
   dropout, gaaf, gaaf-band), test accuracy, epochs, divergence, mean gradients per layer
@@ -69,6 +69,12 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
     protocol (before anything runs), ``DatasetNotFoundError`` for a missing dataset and
     ``KeyboardInterrupt`` after the workers stopped.
     """
+    if name == "lm":  # a transformer on bytes: its own runs, tables and figures
+        from .lm import run_lm_study
+
+        return run_lm_study(name, quick=quick, seeds=seeds, jobs=jobs, out=out,
+                            runs_dir=runs_dir, data_dir=data_dir, device=device,
+                            progress=progress, tiny=tiny)
     from ..train import HarnessError, RunConfig, resolve_device
     from .runner import Job, run_jobs, run_state
 

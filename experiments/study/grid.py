@@ -25,7 +25,7 @@ __all__ = ["STUDIES", "Study", "StudyRun", "make_study", "variant_settings", "di
            "DEPTH_EPOCHS", "DEPTH_PATIENCE", "SENSITIVITY_EPOCHS", "SENSITIVITY_PATIENCE",
            "SEEDS", "QUICK_EPOCHS", "QUICK_TRAIN_LIMIT"]
 
-STUDIES = ("depth", "sensitivity", "cnn")
+STUDIES = ("depth", "sensitivity", "cnn", "lm")  # lm: study/lm.py, its own protocol
 SEEDS = 3
 
 # Depth study: 30 epochs, sized from measured epoch times (docs/reproduction.md) so that
@@ -114,6 +114,8 @@ def make_study(name: str, *, quick: bool = False, seeds: int | None = None,
     synthetic data of the tests (tasks ``tiny-deep<D>``, ``tiny-mlp-sens``)."""
     if name not in STUDIES:
         raise ValueError(f"unknown study {name!r}; choose from {', '.join(STUDIES)}")
+    if name == "lm":
+        raise ValueError("the lm study is not a grid of harness runs: study.lm.run_lm_study")
     if seeds is not None and seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     if name == "cnn":
