@@ -195,9 +195,11 @@ def format_markdown(meta: dict, runs: list[dict], rows: list[dict], curves: dict
         for what, key, fmt in (("< -3 (%)", "below_layers", "{:.3g}"),
                                ("sd", "input_std_layers", "{:.3f}"),
                                ("min", "input_min_layers", "{:.2f}")):
+            if r[key] is None:  # a record written before that was recorded
+                continue
             scale = 100.0 if key == "below_layers" else 1.0
             out.append(f"| {r['variant']} | {what} | "
-                       + " | ".join(fmt.format(scale * x) for x in r[key] or []) + " |")
+                       + " | ".join(fmt.format(scale * x) for x in r[key]) + " |")
     out += ["", *[f"![{name}]({name})" for name in FIGURES if rows], ""]
     if missing:
         out += ["## Missing runs (not finished)", "", *[f"- {m}" for m in missing], ""]
