@@ -117,6 +117,8 @@ def summarize(study: Study, runs: list[dict]) -> list[dict]:
             "dead_end": _stats([r.get("dead_end") for r in rs]),
             "dead_end_layers": _mean_lists([r["dead_end_layers"] for r in rs
                                             if r.get("dead_end_layers") is not None]),
+            "dead_start_layers": _mean_lists([r["dead_start_layers"] for r in rs
+                                              if r.get("dead_start_layers") is not None]),
             "grad_norm_epoch1": _stats([r.get("grad_norm_epoch1") for r in rs]),
             "val_acc": _mean_lists([r["val_acc"] for r in rs])})
     for row in rows:
@@ -224,38 +226,63 @@ def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
         ys = [r["test_acc"]["mean"] if r["test_acc"]["mean"] is not None else math.nan
               for r in rs]
         errs = [r["test_acc"]["std"] or 0.0 for r in rs]
-        colors = ["tab:gray" if not r["variant"].count("gaaf") else "tab:blue" for r in rs]
+        colors = ["tab:blue" if "gaaf" in r["variant"].split("-") else "tab:gray" for r in rs]
         ax.barh(range(len(rs)), ys, xerr=errs, color=colors, capsize=3, alpha=0.8)
         for i, r in enumerate(rs):  # each seed's run
             ax.plot(r["test_accs"], [i] * len(r["test_accs"]), "k.", ms=4)
         ax.set_yticks(range(len(rs)), [r["variant"] for r in rs], fontsize=8)
         finite = [y for y in ys if math.isfinite(y) and y > 20]
         if finite:
-            ax.set_xlim(max(0.0, min(finite) - 3), min(100.0, max(finite) + 2))
+            left = max(0.0, min(finite) - 3)
+            ax.set_xlim(left, min(100.0, max(finite) + 2))
+            for i, y in enumerate(ys):
+                if not y >= left:  # off the axis: say what happened
+                    ax.text(left + 0.2, i, f"diverged ({y:.0f}%)" if math.isfinite(y)
+                            else "no result", va="center", fontsize=8, color="tab:red")
         ax.invert_yaxis()
         ax.set(xlabel="test accuracy (%)",
                title=f"{task}: mean, std and each seed (dots); blue = GAAF")
         ax.title.set_fontsize(9)
     _save(fig, out / FIGURES[0], write)
 
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    cmap = plt.get_cmap("tab20")
+    color = {v: cmap(i % 20) for i, v in enumerate(variants)}  # the same in every panel
+
+    def trained(r: dict) -> bool:
+        return r["diverged"] < r["runs"]  # rows whose every seed diverged are left out
+
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for r in (r for r in rows if r["task"] == task and r["dead_end_layers"]):
+        rs = [r for r in rows if r["task"] == task]
+        start = next((r["dead_start_layers"] for r in rs if r.get("dead_start_layers")), None)
+        if start:
+            ax.plot(range(1, len(start) + 1), [100 * v for v in start], "k--", marker="x",
+                    label="initialization (base)")
+        for r in (r for r in rs if r["dead_end_layers"] and trained(r)):
             vals = [100 * v for v in r["dead_end_layers"]]
-            ax.plot(range(1, len(vals) + 1), vals, marker=".", label=r["variant"])
-        ax.set(xlabel="activation layer (1 = first)", ylabel="dead units at the end (%)",
-               title=f"{task}: never-positive units, test set")
+            ax.plot(range(1, len(vals) + 1), vals, marker=".", color=color[r["variant"]],
+                    label=r["variant"])
+        ax.set(xlabel="activation layer (1 = first)", ylabel="dead units (%)",
+               title=f"{task}: never-positive units on the test set, end of training")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=7)
     _save(fig, out / FIGURES[1], write)
 
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for r in (r for r in rows if r["task"] == task and r["val_acc"]):
+        rs = [r for r in rows if r["task"] == task and r["val_acc"]]
+        for r in rs:
             ax.plot(range(1, len(r["val_acc"]) + 1), r["val_acc"], marker=".",
-                    label=r["variant"])
+                    color=color[r["variant"]], ls="-" if trained(r) else ":",
+                    label=r["variant"] + ("" if trained(r) else " (diverged)"))
+        ok = [a for r in rs if trained(r) for a in r["val_acc"]]
+        if ok:
+            ax.set_ylim(min(ok) - 3, max(ok) + 1)
         ax.set(xlabel="epoch", ylabel="validation accuracy (%, mean over seeds)",
-               title=task)
+               title=f"{task} (diverged rows: below the axis)")
+        ax.title.set_fontsize(9)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
     _save(fig, out / FIGURES[2], write)
     return [out / name for name in FIGURES]
