@@ -31,7 +31,8 @@ from .. import records
 from ..atomic import write_atomic
 from .grid import STUDIES, Study, make_study
 
-__all__ = ["STUDIES", "Study", "make_study", "run_study", "default_dirs"]
+__all__ = ["STUDIES", "Study", "make_study", "run_study", "default_dirs", "study_dirs",
+           "study_meta", "finish_study"]
 
 
 def default_dirs(name: str, quick: bool) -> tuple[Path, Path]:
@@ -49,6 +50,21 @@ def _command(name: str, quick: bool, seeds: int | None, jobs: int, out: Path, ru
     parts += ["--device", device] if device != "auto" else []
     parts += ["--tiny"] if tiny else []
     return shlex.join(parts)
+
+
+def study_dirs(name: str, quick: bool, jobs: int, out, runs_dir, device: str):
+    """(out, runs dir, torch device) of a study, its --jobs, --out, --runs and --device
+    checked (``HarnessError``) before anything runs."""
+    from ..train import HarnessError, resolve_device
+
+    if not isinstance(jobs, int) or jobs < 1:
+        raise HarnessError(f"--jobs must be a positive integer, got {jobs}")
+    default_out, default_runs = default_dirs(name, quick)
+    out = Path(out) if out is not None else default_out
+    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs
+    _check_dir(out, "--out")
+    _check_dir(runs_dir, "--runs")
+    return out, runs_dir, resolve_device(device)
 
 
 def _check_dir(path: Path, what: str) -> None:
@@ -75,7 +91,7 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
         return run_lm_study(name, quick=quick, seeds=seeds, jobs=jobs, out=out,
                             runs_dir=runs_dir, data_dir=data_dir, device=device,
                             progress=progress, tiny=tiny)
-    from ..train import HarnessError, RunConfig, resolve_device
+    from ..train import HarnessError, RunConfig
     from .runner import Job, run_jobs, run_state
 
     if name == "cnn":
@@ -88,14 +104,7 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
         study = make_study(name, quick=quick, seeds=seeds, tiny=tiny)
     except ValueError as exc:
         raise HarnessError(str(exc)) from None
-    if not isinstance(jobs, int) or jobs < 1:
-        raise HarnessError(f"--jobs must be a positive integer, got {jobs}")
-    default_out, default_runs = default_dirs(name, quick)
-    out = Path(out) if out is not None else default_out
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs
-    _check_dir(out, "--out")
-    _check_dir(runs_dir, "--runs")
-    dev = resolve_device(device)
+    out, runs_dir, dev = study_dirs(name, quick, jobs, out, runs_dir, device)
     configs = [RunConfig(task=r.task, variant=r.variant, seed=r.seed, epochs=study.epochs,
                          patience=study.patience, device=device, out=runs_dir,
                          data_dir=data_dir, threads=1, train_limit=study.train_limit,
@@ -139,19 +148,35 @@ def run_study(name: str, *, quick: bool = False, seeds: int | None = None, jobs:
 
     found, missing = collect(study, runs_dir)
     rows = summarize(study, found)
+    meta = study_meta(name, quick, seeds, jobs, out, runs_dir, data_dir, device, tiny, dev,
+                      threads=1, t0=t0, protocol=configs[0].protocol.to_dict())
+    text = format_markdown(study, meta, found, rows, missing)
+    return finish_study(out, text, to_json(study, meta, found, rows, missing),
+                        lambda: plot(study, rows, out, write_atomic), failures, missing, t0)
+
+
+def study_meta(name: str, quick: bool, seeds: int | None, jobs: int, out: Path,
+               runs_dir: Path, data_dir, device: str, tiny: bool, dev, *, threads: int,
+               t0: float, **extra) -> dict:
+    """What a study's table says of its run: date, command, machine, versions, ``extra``."""
     machine = {k: v for k, v in records.machine(dev).items() if k != "argv"}
-    machine["torch_threads"] = 1
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    machine["torch_threads"] = threads
+    return {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
             "command": _command(name, quick, seeds, jobs, out, runs_dir, data_dir, device,
                                 tiny),
-            "machine": machine,
-            "versions": records.versions(), "device": str(dev), "jobs": jobs,
-            "runs_dir": str(runs_dir), "protocol": configs[0].protocol.to_dict(),
+            "machine": machine, "versions": records.versions(), "device": str(dev),
+            "jobs": jobs, "runs_dir": str(runs_dir), **extra,
             "study_seconds": round(time.perf_counter() - t0, 1)}
-    text = format_markdown(study, meta, found, rows, missing)
+
+
+def finish_study(out: Path, text: str, data: bytes, draw, failures: list, missing: list,
+                 t0: float) -> int:
+    """Write ``table.md``, ``table.json`` and the PNGs (``draw()`` returns their paths),
+    print the table and the failures; the exit status: 2 for a bad configuration, 1 if a
+    run failed or is missing, else 0."""
     write_atomic(out / "table.md", text.encode())
-    write_atomic(out / "table.json", to_json(study, meta, found, rows, missing))
-    pngs = plot(study, rows, out, write_atomic)
+    write_atomic(out / "table.json", data)
+    pngs = draw()
     print(text)
     print(f"wrote {out / 'table.md'}, {out / 'table.json'}"
           + "".join(f", {p.name}" for p in pngs)

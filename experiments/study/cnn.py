@@ -205,28 +205,17 @@ def _dead_statistics(rdir: Path, rec: dict, data_dir, train_limit) -> dict:
 
 def execute_cnn(job, report: Callable[[tuple], None]) -> dict:
     """Train (or resume) one run of the CNN study, then its dead-unit statistics."""
-    from ..train import RunConfig, train
-    from .grid import divergence
-    from .runner import _Progress, _splits
+    from ..train import train
+    from .runner import _Progress, finished_record, job_config, run_result, start_run
 
-    run = job.run
-    rdir = records.run_dir(job.runs_dir, run.task, run.variant, run.seed)
-    cfg = RunConfig(task=run.task, variant=run.variant, seed=run.seed, epochs=job.epochs,
-                    patience=job.patience, device=job.device, out=job.runs_dir,
-                    data_dir=job.data_dir, threads=1, train_limit=job.train_limit,
-                    progress=False)
+    rdir, cfg = job_config(job)
     t0 = time.perf_counter()
     if job.train:
-        splits = _splits(cfg.spec, job.data_dir, job.train_limit)
-        report(("start", run.label, -(-len(splits.train_y) // cfg.protocol.batch_size)))
-        rec = train(cfg, callbacks=[FirstLayerGradRecorder(rdir), _Progress(run.label, report)])
+        start_run(job, cfg, report)
+        rec = train(cfg, callbacks=[FirstLayerGradRecorder(rdir),
+                                    _Progress(job.run.label, report)])
     else:
-        found = records.read_record(rdir)
-        if found is None:
-            raise RuntimeError(f"{rdir}: no run record to summarize (train it first)")
-        rec = found
+        rec = finished_record(rdir)
     records.write_json_atomic(rdir / DEAD,
                               _dead_statistics(rdir, rec, job.data_dir, job.train_limit))
-    return {"label": run.label, "final": rec["final"], "wall_time_s": rec["wall_time_s"],
-            "seconds": time.perf_counter() - t0, "trained": job.train,
-            "diverged": divergence(rec)}
+    return run_result(job, rec, t0)

@@ -4,16 +4,16 @@ accuracy), ``study_cnn_grad.json`` and ``study_cnn_dead.json`` (:mod:`.cnn`)."""
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from .. import records
+from . import report
 from .cnn import DEAD, GRAD
 from .grid import Study, divergence
-from .report import _ms, _plt, _save, _stats
+from .report import _ms, _plt, _save, _stats, to_json
 
 __all__ = ["collect", "summarize", "format_markdown", "to_json", "plot", "FIGURES",
            "describe_cnn_variant", "MODELS"]
@@ -82,14 +82,7 @@ def run_summary(runs_dir: Path, run) -> dict[str, Any] | None:
 
 def collect(study: Study, runs_dir: Path) -> tuple[list[dict], list[str]]:
     """(summaries of the finished runs, labels of the missing ones), in the study's order."""
-    found, missing = [], []
-    for run in study.runs:
-        summary = run_summary(runs_dir, run)
-        if summary is None:
-            missing.append(run.label)
-        else:
-            found.append(summary)
-    return found, missing
+    return report.collect(study, runs_dir, run_summary)
 
 
 def _mean_lists(lists: list[list[float]]) -> list[float] | None:
@@ -144,15 +137,7 @@ def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> l
              else "the whole training set")
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     return [
-        f"# {study.title}{' (quick)' if study.quick else ''}", "",
-        f"- Date: {meta['date']}",
-        f"- Machine: {meta['machine']['cpu_model']} ({meta['machine']['cpu_count']} CPUs), "
-        f"torch {meta['versions']['torch']}, device {meta['device']}, "
-        + (f"{meta['jobs']} worker processes" if meta["jobs"] > 1 else "one process")
-        + " of one torch thread",
-        f"- Command: `{meta['command']}`",
-        f"- Runs: `{meta['runs_dir']}` ({len(runs)} finished"
-        + (f", {len(missing)} missing" if missing else "") + ")", "",
+        *report.run_lines(study, meta, runs, missing),
         f"Protocol: SGD lr {p['lr']}, momentum {p['momentum']}, weight decay "
         f"{p['weight_decay']}, batch {p['batch_size']}, init {p['init']}, inputs normalized "
         f"per channel, gradient clipping at global norm {p.get('grad_clip', 'none')} (not in "
@@ -202,15 +187,6 @@ def format_markdown(study: Study, meta: dict, runs: list[dict], rows: list[dict]
     if missing:
         out += ["## Missing runs (not finished)", "", *[f"- {m}" for m in missing], ""]
     return "\n".join(out)
-
-
-def to_json(study: Study, meta: dict, runs: list[dict], rows: list[dict],
-            missing: list[str]) -> bytes:
-    data = {"study": study.name, "title": study.title, "quick": study.quick, **meta,
-            "epochs": study.epochs, "patience": study.patience,
-            "train_limit": study.train_limit, "seeds": list(study.seeds),
-            "rows": rows, "runs": runs, "missing": missing}
-    return (json.dumps(data, indent=1, allow_nan=True) + "\n").encode()
 
 
 def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import records
 from ..atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -290,21 +289,14 @@ def run_lm_study(name: str = "lm", *, quick: bool = False, seeds: int | None = N
     protocol (before anything runs), ``DatasetNotFoundError`` for a missing corpus file
     and ``KeyboardInterrupt`` after the workers stopped.
     """
-    from ..train import HarnessError, resolve_device
-    from . import _check_dir, _command, default_dirs
+    from ..train import HarnessError
+    from . import finish_study, study_dirs, study_meta
     from .lm_report import collect, format_markdown, plot, summarize, to_json
     from .lm_train import LMJob, check_protocol, run_lm_jobs, run_state
 
     if seeds is not None and (not isinstance(seeds, int) or seeds < 1):
         raise HarnessError(f"--seeds must be >= 1, got {seeds}")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise HarnessError(f"--jobs must be a positive integer, got {jobs}")
-    default_out, default_runs = default_dirs(name, quick)
-    out = Path(out) if out is not None else default_out
-    runs_dir = Path(runs_dir) if runs_dir is not None else default_runs
-    _check_dir(out, "--out")
-    _check_dir(runs_dir, "--runs")
-    dev = resolve_device(device)
+    out, runs_dir, dev = study_dirs(name, quick, jobs, out, runs_dir, device)
     if data_dir is not None:
         print("study lm: --data-dir is not used (the corpus is Python's standard library)",
               file=sys.stderr)
@@ -336,29 +328,14 @@ def run_lm_study(name: str = "lm", *, quick: bool = False, seeds: int | None = N
 
     found, missing = collect(all_jobs)
     rows, curves = summarize(found)
-    machine = {k: v for k, v in records.machine(dev).items() if k != "argv"}
-    machine["torch_threads"] = threads
     from importlib.metadata import version
 
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "command": _command(name, quick, seeds, jobs, out, runs_dir, data_dir, device,
-                                tiny),
-            "machine": machine, "versions": {**records.versions(),
-                                             "transformers": version("transformers")},
-            "device": str(dev), "jobs": jobs, "runs_dir": str(runs_dir),
-            "protocol": protocol.to_dict(), "corpus": corpus.info(), "quick": quick,
-            "tiny": tiny, "seeds": list(seed_list), "study_seconds":
-            round(time.perf_counter() - t0, 1)}
+    meta = study_meta(name, quick, seeds, jobs, out, runs_dir, data_dir, device, tiny, dev,
+                      threads=threads, t0=t0, protocol=protocol.to_dict(),
+                      corpus=corpus.info())
+    meta.update(quick=quick, tiny=tiny, seeds=list(seed_list))
+    meta["versions"]["transformers"] = version("transformers")
     text = format_markdown(meta, found, rows, curves, missing)
-    write_atomic(out / "table.md", text.encode())
-    write_atomic(out / "table.json", to_json(meta, found, rows, curves, missing))
-    pngs = plot(curves, protocol, out, write_atomic)
-    print(text)
-    print(f"wrote {out / 'table.md'}, {out / 'table.json'}"
-          + "".join(f", {p.name}" for p in pngs)
-          + f" ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-    for f in failures:
-        print(f"gaaf: {f.label}: {f.message}", file=sys.stderr)
-    if any(f.harness for f in failures):
-        return 2
-    return 1 if failures or missing else 0
+    return finish_study(out, text, to_json(meta, found, rows, curves, missing),
+                        lambda: plot(curves, protocol, out, write_atomic), failures, missing,
+                        t0)

@@ -18,11 +18,8 @@ pre-hooks on the MLP activations), per layer and overall.
 from __future__ import annotations
 
 import math
-import queue
 import sys
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,27 +235,9 @@ def _summary(job: LMJob, rec: dict, trained: bool) -> dict:
 
 def _execute_reporting(job: LMJob, report: Callable[[tuple], None]) -> None:
     """:func:`execute`, its outcome reported as ``done`` or ``failed``."""
-    from ..train import HarnessError
+    from .runner import report_outcome
 
-    try:
-        report(("done", job.label, execute(job, report)))
-    except HarnessError as exc:
-        report(("failed", job.label, str(exc), True))
-    except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
-        report(("failed", job.label, f"{type(exc).__name__}: {exc}", False))
-        traceback.print_exc(file=sys.stderr)
-
-
-def _worker_main(inbox, outbox) -> None:
-    """A worker process: runs jobs from ``inbox`` until None; one torch thread."""
-    import torch
-
-    torch.set_num_threads(1)
-    try:
-        while (job := inbox.get()) is not None:
-            _execute_reporting(job, outbox.put)
-    except KeyboardInterrupt:
-        pass  # the study stops; the checkpoint of the last evaluation is kept
+    report_outcome(execute, job.label, job, report)
 
 
 class _Bar:
@@ -320,58 +299,10 @@ def run_lm_jobs(jobs: list[LMJob], n_workers: int, progress: bool) -> list[LMFai
             for job in jobs:
                 _execute_reporting(job, handle)
         else:
-            _in_workers(jobs, min(n_workers, len(jobs)), handle)
+            from .runner import run_in_workers
+
+            run_in_workers(jobs, min(n_workers, len(jobs)), handle, run_one=_execute_reporting,
+                           label=lambda job: job.label)
     finally:
         bar.bar.close()
     return failures
-
-
-def _in_workers(jobs: list[LMJob], n_workers: int, handle: Callable[[tuple], None]) -> None:
-    import multiprocessing as mp
-
-    from .runner import _stop
-
-    ctx = mp.get_context("spawn")  # fork after torch's threads have started can deadlock
-    outbox = ctx.Queue()
-
-    def start() -> tuple:
-        inbox = ctx.Queue()
-        proc = ctx.Process(target=_worker_main, args=(inbox, outbox), daemon=True)
-        proc.start()
-        return proc, inbox
-
-    workers = [start() for _ in range(n_workers)]
-    pending, idle = deque(jobs), list(workers)
-    busy: dict[str, tuple] = {}  # label -> worker
-    try:
-        while pending or busy:
-            while idle and pending:
-                worker, job = idle.pop(), pending.popleft()
-                worker[1].put(job)
-                busy[job.label] = worker
-            try:
-                msg = outbox.get(timeout=1.0)
-            except queue.Empty:
-                for label, worker in list(busy.items()):
-                    if not worker[0].is_alive():  # killed (out of memory, say)
-                        del busy[label]
-                        handle(("failed", label, f"worker process died (exit code "
-                                f"{worker[0].exitcode})", False))
-                        workers.remove(worker)
-                        workers.append(start())
-                        idle.append(workers[-1])
-                continue
-            handle(msg)
-            if msg[0] in ("done", "failed") and msg[1] in busy:
-                idle.append(busy.pop(msg[1]))
-        for _, inbox in workers:
-            inbox.put(None)
-        for proc, _ in workers:
-            proc.join(timeout=60)
-    except KeyboardInterrupt:
-        _stop(workers)
-        raise
-    finally:
-        for proc, _ in workers:
-            if proc.is_alive():
-                proc.terminate()

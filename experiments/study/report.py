@@ -69,11 +69,12 @@ def run_summary(runs_dir: Path, run: StudyRun) -> dict[str, Any] | None:
     return out
 
 
-def collect(study: Study, runs_dir: Path) -> tuple[list[dict], list[str]]:
-    """(summaries of the finished runs, labels of the missing ones), in the study's order."""
+def collect(study: Study, runs_dir: Path, summary_of=None) -> tuple[list[dict], list[str]]:
+    """(summaries of the finished runs, labels of the missing ones), in the study's order;
+    ``summary_of(runs_dir, run)`` (default :func:`run_summary`) reads one run."""
     found, missing = [], []
     for run in study.runs:
-        summary = run_summary(runs_dir, run)
+        summary = (summary_of or run_summary)(runs_dir, run)
         if summary is None:
             missing.append(run.label)
         else:
@@ -147,19 +148,24 @@ def _epochs(n: int) -> str:
     return f"{n} epoch{'s' if n != 1 else ''}"
 
 
+def run_lines(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> list[str]:
+    """The title, then date, machine, command and runs of a study's table."""
+    return [f"# {study.title}{' (quick)' if study.quick else ''}", "",
+            f"- Date: {meta['date']}",
+            f"- Machine: {meta['machine']['cpu_model']} ({meta['machine']['cpu_count']} "
+            f"CPUs), torch {meta['versions']['torch']}, device {meta['device']}, "
+            + (f"{meta['jobs']} worker processes" if meta["jobs"] > 1 else "one process")
+            + " of one torch thread",
+            f"- Command: `{meta['command']}`",
+            f"- Runs: `{meta['runs_dir']}` ({len(runs)} finished"
+            + (f", {len(missing)} missing" if missing else "") + ")", ""]
+
+
 def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> list[str]:
     p = meta["protocol"]
     limit = (f", training set limited to its first {study.train_limit} images"
              if study.train_limit else "")
-    lines = [f"# {study.title}{' (quick)' if study.quick else ''}", "",
-             f"- Date: {meta['date']}",
-             f"- Machine: {meta['machine']['cpu_model']} ({meta['machine']['cpu_count']} "
-             f"CPUs), torch {meta['versions']['torch']}, device {meta['device']}, "
-             + (f"{meta['jobs']} worker processes" if meta["jobs"] > 1 else "one process")
-             + " of one torch thread",
-             f"- Command: `{meta['command']}`",
-             f"- Runs: `{meta['runs_dir']}` ({len(runs)} finished"
-             + (f", {len(missing)} missing" if missing else "") + ")", "",
+    lines = [*run_lines(study, meta, runs, missing),
              f"Protocol: SGD lr {p['lr']}, momentum {p['momentum']}, batch {p['batch_size']}, "
              f"init {p['init']}, gradient clipping {p.get('grad_clip', 'none')}, at most "
              f"{_epochs(study.epochs)}, patience {study.patience}{limit}; validation: the last "

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["GRADS", "NETS", "NETS_VERSION", "SATURATION", "F32_BITS", "Job", "RunFailure",
-           "WeightGradRecorder", "net_statistics", "run_jobs", "run_state"]
+           "WeightGradRecorder", "net_statistics", "run_jobs", "run_state", "report_outcome",
+           "run_in_workers"]
 
 GRADS, NETS = "study_grads.json", "study_nets.json"
 NETS_VERSION = 1
@@ -233,6 +234,40 @@ def net_statistics(rdir: Path, rec: dict, data_dir, Ks: tuple[float, ...]) -> di
             "layers": [f"Layer{i + 1}" for i in range(n)], **counts, "float32": f32}
 
 
+def job_config(job: Job):
+    """(run directory, RunConfig) of a study job: one torch thread, no progress bar."""
+    from ..train import RunConfig
+
+    run = job.run
+    cfg = RunConfig(task=run.task, variant=run.variant, seed=run.seed, epochs=job.epochs,
+                    patience=job.patience, device=job.device, out=job.runs_dir,
+                    data_dir=job.data_dir, threads=1, train_limit=job.train_limit,
+                    progress=False)
+    return records.run_dir(job.runs_dir, run.task, run.variant, run.seed), cfg
+
+
+def start_run(job: Job, cfg, report: Callable[[tuple], None]):
+    """The run's splits, after reporting its start (batches per epoch) to the bar."""
+    splits = _splits(cfg.spec, job.data_dir, job.train_limit)
+    report(("start", job.run.label, -(-len(splits.train_y) // cfg.protocol.batch_size)))
+    return splits
+
+
+def finished_record(rdir: Path) -> dict:
+    """The record of a finished run whose statistics are to be (re)computed."""
+    found = records.read_record(rdir)
+    if found is None:
+        raise RuntimeError(f"{rdir}: no run record to summarize (train it first)")
+    return found
+
+
+def run_result(job: Job, rec: dict, t0: float) -> dict:
+    """What a worker reports of a finished run (the bar's summary line)."""
+    return {"label": job.run.label, "final": rec["final"], "wall_time_s": rec["wall_time_s"],
+            "seconds": time.perf_counter() - t0, "trained": job.train,
+            "diverged": divergence(rec)}
+
+
 def _execute(job: Job, report: Callable[[tuple], None]) -> dict:
     """Train (or resume) one run, then its net statistics; return a summary."""
     import torch
@@ -243,18 +278,13 @@ def _execute(job: Job, report: Callable[[tuple], None]) -> dict:
         return execute_cnn(job, report)
 
     from ..analysis.recording import AnalysisRecorder, fixed_batch_indices
-    from ..train import RunConfig, train
+    from ..train import train
 
     run = job.run
-    rdir = records.run_dir(job.runs_dir, run.task, run.variant, run.seed)
-    cfg = RunConfig(task=run.task, variant=run.variant, seed=run.seed, epochs=job.epochs,
-                    patience=job.patience, device=job.device, out=job.runs_dir,
-                    data_dir=job.data_dir, threads=1, train_limit=job.train_limit,
-                    progress=False)
+    rdir, cfg = job_config(job)
     t0 = time.perf_counter()
     if job.train:
-        splits = _splits(cfg.spec, job.data_dir, job.train_limit)
-        report(("start", run.label, -(-len(splits.train_y) // cfg.protocol.batch_size)))
+        splits = start_run(job, cfg, report)
         idx = fixed_batch_indices(len(splits.train_y), run.seed)
         recorder = AnalysisRecorder(rdir, splits.train_x[torch.from_numpy(idx)].clone(),
                                     idx.tolist(), seed=run.seed)
@@ -264,40 +294,44 @@ def _execute(job: Job, report: Callable[[tuple], None]) -> dict:
         finally:
             recorder.close()
     else:
-        found = records.read_record(rdir)
-        if found is None:
-            raise RuntimeError(f"{rdir}: no run record to summarize (train it first)")
-        rec = found
+        rec = finished_record(rdir)
     nets = net_statistics(rdir, rec, job.data_dir, job.Ks)
     records.write_json_atomic(rdir / NETS, nets)
-    return {"label": run.label, "final": rec["final"], "wall_time_s": rec["wall_time_s"],
-            "seconds": time.perf_counter() - t0, "trained": job.train,
-            "diverged": divergence(rec)}
+    return run_result(job, rec, t0)
 
 
-def _execute_reporting(job: Job, report: Callable[[tuple], None]) -> None:
-    """:func:`_execute`, its outcome reported as ``done`` or ``failed``."""
+def report_outcome(execute: Callable[[Any, Callable[[tuple], None]], dict], label: str,
+                   job: Any, report: Callable[[tuple], None]) -> None:
+    """``execute(job, report)``, its outcome reported as ``done`` or ``failed`` (a
+    ``HarnessError`` is a bad configuration: exit status 2)."""
     from ..train import HarnessError
 
     try:
-        report(("done", job.run.label, _execute(job, report)))
+        report(("done", label, execute(job, report)))
     except HarnessError as exc:
-        report(("failed", job.run.label, str(exc), True))
+        report(("failed", label, str(exc), True))
     except Exception as exc:  # noqa: BLE001 - reported, the other runs go on
-        report(("failed", job.run.label, f"{type(exc).__name__}: {exc}", False))
+        report(("failed", label, f"{type(exc).__name__}: {exc}", False))
         traceback.print_exc(file=sys.stderr)
 
 
-def _worker_main(inbox, outbox) -> None:
-    """A worker process: runs jobs from ``inbox`` until None; one torch thread."""
+def _execute_reporting(job: Job, report: Callable[[tuple], None]) -> None:
+    """:func:`_execute`, its outcome reported."""
+    report_outcome(_execute, job.run.label, job, report)
+
+
+def _worker_main(inbox, outbox, run_one: Callable[[Any, Callable[[tuple], None]], None]
+                 ) -> None:
+    """A worker process: ``run_one(job, outbox.put)`` for each job from ``inbox`` until
+    None; one torch thread."""
     import torch
 
     torch.set_num_threads(1)
     try:
         while (job := inbox.get()) is not None:
-            _execute_reporting(job, outbox.put)
+            run_one(job, outbox.put)
     except KeyboardInterrupt:
-        pass  # the study stops; the checkpoint of the last finished epoch is kept
+        pass  # the study stops; each run's last checkpoint is kept
 
 
 class _Bar:
@@ -382,47 +416,49 @@ def run_jobs(jobs: list[Job], study: Study, n_workers: int,
             finally:
                 torch.set_num_threads(threads)
         else:
-            _run_in_workers(jobs, min(n_workers, len(jobs)), handle)
+            run_in_workers(jobs, min(n_workers, len(jobs)), handle)
     finally:
         bar.close()
     return failures
 
 
-def _run_in_workers(jobs: list[Job], n_workers: int, handle: Callable[[tuple], None]) -> None:
+def run_in_workers(jobs: list, n_workers: int, handle: Callable[[tuple], None],
+                   run_one: Callable[[Any, Callable[[tuple], None]], None] = _execute_reporting,
+                   label: Callable[[Any], str] = lambda job: job.run.label) -> None:
+    """Run ``jobs`` in ``n_workers`` spawned processes, each calling ``run_one(job,
+    report)`` (a module-level function: it is pickled); every message goes to ``handle``
+    here. A worker that dies fails its job and is replaced."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # fork after torch's threads have started can deadlock
     outbox = ctx.Queue()
-    workers = []
-    for _ in range(n_workers):
+
+    def start() -> tuple:
         inbox = ctx.Queue()
-        proc = ctx.Process(target=_worker_main, args=(inbox, outbox), daemon=True)
+        proc = ctx.Process(target=_worker_main, args=(inbox, outbox, run_one), daemon=True)
         proc.start()
-        workers.append((proc, inbox))
-    pending = deque(jobs)
+        return proc, inbox
+
+    workers = [start() for _ in range(n_workers)]
+    pending, idle = deque(jobs), list(workers)
     busy: dict[str, tuple] = {}  # label -> worker
-    idle = list(workers)
     try:
         while pending or busy:
             while idle and pending:
                 worker, job = idle.pop(), pending.popleft()
                 worker[1].put(job)
-                busy[job.run.label] = worker
+                busy[label(job)] = worker
             try:
                 msg = outbox.get(timeout=1.0)
             except queue.Empty:
-                for label, worker in list(busy.items()):
+                for name, worker in list(busy.items()):
                     if not worker[0].is_alive():  # killed (out of memory, say)
-                        del busy[label]
-                        handle(("failed", label, f"worker process died (exit code "
+                        del busy[name]
+                        handle(("failed", name, f"worker process died (exit code "
                                 f"{worker[0].exitcode})", False))
                         workers.remove(worker)
-                        inbox = ctx.Queue()
-                        proc = ctx.Process(target=_worker_main, args=(inbox, outbox),
-                                           daemon=True)
-                        proc.start()
-                        workers.append((proc, inbox))
-                        idle.append((proc, inbox))
+                        workers.append(start())
+                        idle.append(workers[-1])
                 continue
             handle(msg)
             if msg[0] in ("done", "failed") and msg[1] in busy:
