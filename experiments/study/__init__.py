@@ -26,10 +26,14 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import records
 from ..atomic import write_atomic
 from .grid import STUDIES, Study, make_study
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["STUDIES", "Study", "make_study", "run_study", "default_dirs", "study_dirs",
            "study_meta", "finish_study"]
@@ -52,7 +56,8 @@ def _command(name: str, quick: bool, seeds: int | None, jobs: int, out: Path, ru
     return shlex.join(parts)
 
 
-def study_dirs(name: str, quick: bool, jobs: int, out, runs_dir, device: str):
+def study_dirs(name: str, quick: bool, jobs: int, out: str | Path | None,
+               runs_dir: str | Path | None, device: str) -> tuple[Path, Path, torch.device]:
     """(out, runs dir, torch device) of a study, its --jobs, --out, --runs and --device
     checked (``HarnessError``) before anything runs."""
     from ..train import HarnessError, resolve_device
