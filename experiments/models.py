@@ -18,8 +18,8 @@ from torch import nn
 
 from .tasks import Task, get_task
 
-__all__ = ["VGG_CONV", "SVHN_CONV", "LEAKY_SLOPE", "SHAPE_PARTS", "build_model",
-           "gaaf_settings", "init_weights"]
+__all__ = ["VGG_CONV", "SVHN_CONV", "LEAKY_SLOPE", "build_model", "gaaf_settings",
+           "init_weights"]
 
 #: VGG16's conv stack ("M" = 2x2 max-pool) without its last three conv layers (and their
 #: pool): 10 conv layers, 32x32 -> 2x2 at the end.
@@ -28,8 +28,6 @@ VGG_CONV = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M")
 SVHN_CONV = (32, 32, "M", 64, 64, "M")
 DROPOUT_P = 0.5
 LEAKY_SLOPE = 0.01  # PyTorch's default negative slope
-#: Variant name parts that pick a GAAF shape (the surrogate-gradient shapes of relu).
-SHAPE_PARTS = ("bsilu", "nelu")
 
 
 def _mlp(task: Task, dropout: bool) -> nn.Sequential:
@@ -92,6 +90,8 @@ def gaaf_settings(variant: str) -> dict | None:
     """The ``convert()`` keyword arguments of a variant name, or None if it has no GAAF:
     ``{}`` for ``gaaf`` (defaults), ``band=True`` for a ``band`` part, ``K`` for
     ``k<number>``, ``shape_params={"c": ...}`` for ``c<number>``."""
+    from gaaf_kernels import shapes
+
     parts = variant.split("-")
     if "gaaf" not in parts:
         return None
@@ -99,7 +99,7 @@ def gaaf_settings(variant: str) -> dict | None:
     for part in parts:
         if part == "band":
             settings["band"] = True
-        elif part in SHAPE_PARTS:
+        elif part in shapes():  # a registered shape's name picks it (bsilu, nelu)
             settings["shape"] = part
         elif part[:1] in ("k", "c") and part[1:]:
             try:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import records
+from ..models import LEAKY_SLOPE, gaaf_settings
 from . import report
 from .cnn import DEAD, GRAD
 from .grid import Study, divergence
@@ -27,15 +28,16 @@ def describe_cnn_variant(variant: str) -> str:
     """A CNN study variant in words."""
     parts = variant.split("-")
     text = "BatchNorm, " if "bn" in parts else ""
-    if "gaaf" in parts:
-        shape = next((p for p in parts if p in ("bsilu", "nelu")), None)
-        text += ("GAAF relu, shape " + (shape + " (surrogate gradient)" if shape else
+    settings = gaaf_settings(variant)
+    if settings is not None:
+        shape = settings.get("shape")
+        text += ("GAAF relu, shape " + (f"{shape} (surrogate gradient)" if shape else
                                         "sigmoid(x + 4) (relu's default)"))
-        text += ", band" if "band" in parts else ""
+        text += ", band" if settings.get("band") else ""
     elif "leaky" in parts:
-        text += "leaky relu, slope 0.01"
+        text += f"leaky relu, slope {LEAKY_SLOPE}"
     else:
-        text += "relu"
+        text += "plain relu"
     return text + (", no gradient clipping" if "noclip" in parts else "")
 
 
@@ -140,7 +142,7 @@ def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> l
         *report.run_lines(study, meta, runs, missing),
         f"Protocol: SGD lr {p['lr']}, momentum {p['momentum']}, weight decay "
         f"{p['weight_decay']}, batch {p['batch_size']}, init {p['init']}, inputs normalized "
-        f"per channel, gradient clipping at global norm {p.get('grad_clip', 'none')} (not in "
+        f"per channel, gradient clipping at global norm {p.get('grad_clip', 'off')} (not in "
         f"the `noclip` variants); {limit}, at most {study.epochs} epochs (a cap, not "
         f"convergence), patience {study.patience}; validation: the last "
         f"{p['val_fraction']:.3g} of the training set; test: the whole test set at the "

@@ -196,6 +196,7 @@ def build_lm_model(variant: str, p: LMProtocol, seed: int) -> tuple[nn.Module, d
                             "parameters": sum(t.numel() for t in model.parameters()),
                             "attn_implementation": model.config._attn_implementation,
                             "conversion": None}
+    base_act = activation_modules(model)[0]
     if variant != "base":
         from gaaf_kernels import GAAF, convert_report, get_options
 
@@ -203,7 +204,9 @@ def build_lm_model(variant: str, p: LMProtocol, seed: int) -> tuple[nn.Module, d
                                 example_inputs=(torch.zeros(1, 4, dtype=torch.long),))
         acts = activation_modules(model)
         ok = (report.complete and len(report.converted) == p.n_layer
-              and all(c.activation == "gelu_tanh" for c in report.converted)
+              and _catalogue_name(type(base_act)) is not None  # GPT-2's own GELU's entry
+              and all(c.activation == _catalogue_name(type(base_act))
+                      for c in report.converted)
               and all(isinstance(a, GAAF) and a.config.band == (variant == "gaaf-band")
                       for a in acts))
         if not ok:
@@ -213,6 +216,14 @@ def build_lm_model(variant: str, p: LMProtocol, seed: int) -> tuple[nn.Module, d
         info["gaaf_options"] = get_options()
     info["activations"] = [repr(a) for a in activation_modules(model)]
     return model, info
+
+
+def _catalogue_name(cls: type) -> str | None:
+    """The catalogue entry that ``convert`` maps the class ``cls`` to (None: none)."""
+    from gaaf_kernels.reference.catalogue import ACTIVATIONS
+
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    return next((e.name for e in ACTIVATIONS if any(m == path for m, _ in e.modules)), None)
 
 
 def count_below(x, threshold: float = BELOW) -> tuple[int, int]:
