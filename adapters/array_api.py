@@ -22,15 +22,12 @@ import numpy as np
 from gaaf_kernels.reference import FunctionSpec, GAAFConfig, configure
 from gaaf_kernels.reference import formulas as f
 from gaaf_kernels.reference.dtypes import SUPPORTED_DTYPES, policy
-from gaaf_kernels.reference.namespaces import NUMPY
+from gaaf_kernels.reference.namespaces import FUNCTIONS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from gaaf_kernels.reference import GAAFSettings
-
-#: The functions the formulas call on ``xp`` (the NumPy namespace's, and erfc).
-FUNCTIONS = tuple(sorted({*vars(NUMPY), "erfc"}))
 
 
 class MissingFunctionError(TypeError):

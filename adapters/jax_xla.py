@@ -23,7 +23,6 @@ Three values per element, each a function of x alone:
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -33,26 +32,10 @@ import numpy as np
 from gaaf_kernels.reference import FunctionSpec, GAAFConfig
 from gaaf_kernels.reference import formulas as f
 from gaaf_kernels.reference.dtypes import policy
-from gaaf_kernels.reference.namespaces import NUMPY
+from gaaf_kernels.reference.namespaces import array_namespace
 
-
-def _namespace() -> SimpleNamespace:
-    """Every function of the NumPy namespace (and ``erfc``), taken from JAX.
-
-    Special functions come from ``jax.scipy.special``, the rest from ``jax.numpy``;
-    built from NUMPY's names so that a function the formulas start to use is found here
-    too (or fails loudly at import).
-    """
-    functions = {}
-    for name in sorted({*vars(NUMPY), "erf", "erfc"}):
-        fn = getattr(jsp, name, None) if name in ("erf", "erfc") else getattr(jnp, name, None)
-        if fn is None:
-            raise ImportError(f"the JAX namespace has no {name!r}, which the formulas use")
-        functions[name] = fn
-    return SimpleNamespace(**functions)
-
-
-JAX = _namespace()
+# Special functions come from jax.scipy.special, the rest from jax.numpy.
+JAX = array_namespace(jnp, erf=jsp.erf, erfc=jsp.erfc)
 
 
 def compute_dtype(dtype) -> np.dtype:

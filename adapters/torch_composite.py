@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from types import SimpleNamespace
 
 import torch
 
@@ -33,6 +32,7 @@ from gaaf_kernels.reference.formulas import (
     gaaf_value,
     sawtooth,
 )
+from gaaf_kernels.reference.namespaces import array_namespace
 
 from .torch_private import standalone_compile
 
@@ -68,26 +68,7 @@ def _expm1(t: torch.Tensor) -> torch.Tensor:
     return torch.where(um1 == 0, t, torch.where((um1 == -1.0) | (um1 == math.inf), um1, kahan))
 
 
-TORCH = SimpleNamespace(
-    exp=torch.exp,
-    log=torch.log,
-    sqrt=torch.sqrt,
-    log1p=torch.log1p,
-    expm1=_expm1,
-    tanh=torch.tanh,
-    erf=torch.erf,
-    erfc=torch.erfc,
-    abs=torch.abs,
-    sign=torch.sign,
-    floor=torch.floor,
-    where=torch.where,
-    minimum=torch.minimum,
-    maximum=torch.maximum,
-    isnan=_isnan,
-    isinf=torch.isinf,
-    isfinite=_isfinite,
-    zeros_like=torch.zeros_like,
-)
+TORCH = array_namespace(torch, expm1=_expm1, isnan=_isnan, isfinite=_isfinite)
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

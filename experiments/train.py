@@ -30,7 +30,8 @@ from .models import build_model
 from .runlock import RunLock, RunLockedError
 from .tasks import Protocol, Task, get_task
 
-__all__ = ["RunConfig", "TrainState", "HarnessError", "resolve_device", "train", "evaluate"]
+__all__ = ["RunConfig", "TrainState", "HarnessError", "resolve_device", "train", "evaluate",
+           "make_optimizer"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -151,6 +152,18 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
     return tqdm(total=total, desc=desc, disable=not enabled, file=sys.stderr, leave=True,
                 mininterval=1.0, unit="batch", dynamic_ncols=True)
+
+
+def make_optimizer(model: nn.Module, protocol: Protocol) -> torch.optim.Optimizer:
+    """The protocol's optimizer over ``model``'s parameters: ``"sgd"`` (with ``momentum``)
+    or ``"adam"`` (PyTorch's default betas and eps; ``momentum`` is not used)."""
+    if protocol.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                               weight_decay=protocol.weight_decay)
+    if protocol.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=protocol.lr,
+                                weight_decay=protocol.weight_decay)
+    raise HarnessError(f"unknown optimizer {protocol.optimizer!r}; choose from sgd, adam")
 
 
 def _train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, data: Splits,
@@ -298,11 +311,7 @@ class _Run:
         self.data = load_splits(self.task, cfg.data_dir, cfg.train_limit).to(self.device)
         torch.manual_seed(cfg.seed)
         self.plain = build_model(self.task, cfg.variant).to(self.device)
-        if protocol.optimizer != "sgd":
-            raise HarnessError(f"unknown optimizer {protocol.optimizer!r}")
-        self.optimizer = torch.optim.SGD(
-            self.plain.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-            weight_decay=protocol.weight_decay)
+        self.optimizer = make_optimizer(self.plain, protocol)
         self.data_gen = torch.Generator().manual_seed(cfg.seed + 1_000_003)
         torch.manual_seed(cfg.seed * 1000 + 7 + world.rank)  # dropout: a stream per process
         np.random.seed(cfg.seed)

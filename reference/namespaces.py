@@ -26,23 +26,23 @@ def _np_erfc(x: np.ndarray) -> np.ndarray:
     return np.asarray(_np_erfc_ufunc(x), dtype=np.float64).astype(np.asarray(x).dtype)
 
 
-NUMPY = SimpleNamespace(
-    exp=np.exp,
-    log=np.log,
-    sqrt=np.sqrt,
-    log1p=np.log1p,
-    expm1=np.expm1,
-    tanh=np.tanh,
-    erf=_np_erf,
-    erfc=_np_erfc,
-    abs=np.abs,
-    sign=np.sign,
-    floor=np.floor,
-    where=np.where,
-    minimum=np.minimum,
-    maximum=np.maximum,
-    isnan=np.isnan,
-    isinf=np.isinf,
-    isfinite=np.isfinite,
-    zeros_like=np.zeros_like,
-)
+#: The element-wise functions the formulas may use; an array library's namespace offers
+#: exactly these (``array_namespace``), so a formula that needs another fails everywhere.
+FUNCTIONS = ("exp", "log", "sqrt", "log1p", "expm1", "tanh", "erf", "erfc", "abs", "sign",
+             "floor", "where", "minimum", "maximum", "isnan", "isinf", "isfinite",
+             "zeros_like")
+
+
+def array_namespace(module: object, **overrides: object) -> SimpleNamespace:
+    """The formulas' namespace over ``module`` (``numpy``, ``torch``, ...): its functions
+    of the names in ``FUNCTIONS``, where ``overrides`` replace those it lacks or gets
+    wrong."""
+    unknown = sorted(set(overrides) - set(FUNCTIONS))
+    if unknown:
+        raise ValueError(f"not a formula function: {', '.join(unknown)}; "
+                         f"choose from {', '.join(FUNCTIONS)}")
+    return SimpleNamespace(**{name: overrides[name] if name in overrides else getattr(module, name)
+                              for name in FUNCTIONS})
+
+
+NUMPY = array_namespace(np, erf=_np_erf, erfc=_np_erfc)

@@ -149,23 +149,20 @@ def shape_names() -> list[str]:
     return _names("shape")
 
 
-def get_activation(name: str) -> FunctionSpec:
+def _get(kind: str, name: str) -> FunctionSpec:
     try:
-        return _RECORDS["activation", name]
+        return _RECORDS[kind, name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; registered activations: "
-            f"{', '.join(activation_names())}"
-        ) from None
+        raise ValueError(f"unknown {kind} {name!r}; registered {kind}s: "
+                         f"{', '.join(_names(kind))}") from None
+
+
+def get_activation(name: str) -> FunctionSpec:
+    return _get("activation", name)
 
 
 def get_shape(name: str) -> FunctionSpec:
-    try:
-        return _RECORDS["shape", name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown shape {name!r}; registered shapes: {', '.join(shape_names())}"
-        ) from None
+    return _get("shape", name)
 
 
 def check_K(K: float) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from gaaf_kernels.experiments.datasets import tiny_dataset
 from gaaf_kernels.experiments.models import build_model
 from gaaf_kernels.experiments.study import cnn, grid, runner
 from gaaf_kernels.experiments.tasks import get_task
-from gaaf_kernels.experiments.train import RunConfig
+from gaaf_kernels.experiments.train import HarnessError, RunConfig, make_optimizer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -124,8 +125,8 @@ def cnn_figures() -> tuple[str, ...]:
     return FIGURES
 
 
-def _job(runs: Path, variant: str = "gaaf") -> runner.Job:
-    run = grid.StudyRun("tiny-deep-cnn", variant, 0, 5, 1e4, 3.0, False)
+def _job(runs: Path, variant: str = "gaaf", task: str = "tiny-deep-cnn") -> runner.Job:
+    run = grid.StudyRun(task, variant, 0, 5, 1e4, 3.0, False)
     return runner.Job(run, 2, 2, None, "cpu", str(runs), None, (), True, kind="cnn")
 
 
@@ -148,8 +149,30 @@ def test_the_gradient_norm_is_taken_before_clipping(tmp_path, monkeypatch):
     assert grad["max"] > 5.0  # GAAF's default relu shape without BN: clipping is active
 
 
-def test_an_interrupted_cnn_run_resumes_with_its_records(tmp_path, monkeypatch):
-    straight = runner._execute(_job(tmp_path / "a"), lambda msg: None)
+def test_the_adam_tasks_train_with_adam_and_the_table_says_so(tmp_path, capsys, monkeypatch):
+    protocol = RunConfig(task="tiny-deep-cnn-adam", variant="base").protocol
+    opt = make_optimizer(build_model("tiny-deep-cnn-adam", "base"), protocol)
+    assert isinstance(opt, torch.optim.Adam) and opt.defaults["lr"] == 1e-3
+    with pytest.raises(HarnessError, match="unknown optimizer 'lbfgs'; choose from sgd, adam"):
+        make_optimizer(nn.Linear(2, 2), replace(protocol, optimizer="lbfgs"))
+    monkeypatch.setattr(cnn, "QUICK_RUNS", (("fashion-deep-cnn", ("base",)),
+                                            ("fashion-deep-cnn-adam", ("base",))))
+    code, _, err = _study(capsys, "--quick", "--out", str(tmp_path / "out"),
+                          "--runs", str(tmp_path / "runs"))
+    assert code == 0, err
+    rdir = records.run_dir(tmp_path / "runs", "tiny-deep-cnn-adam", "base", 0)
+    assert records.read_record(rdir)["config"]["protocol"]["optimizer"] == "adam"
+    state = torch.load(rdir / records.CHECKPOINT, weights_only=False)["optimizer"]["state"]
+    assert all("exp_avg_sq" in s for s in state.values()) and state  # Adam's moments
+    text = (tmp_path / "out" / "table.md").read_text()
+    assert "Protocol: SGD lr 0.05, momentum 0.9" in text
+    adam = text.index("## tiny-deep-cnn-adam")
+    assert text.index("Protocol: as above, but Adam lr 0.001", adam) > adam
+
+
+@pytest.mark.parametrize("task", ["tiny-deep-cnn", "tiny-deep-cnn-adam"])
+def test_an_interrupted_cnn_run_resumes_with_its_records(tmp_path, monkeypatch, task):
+    straight = runner._execute(_job(tmp_path / "a", task=task), lambda msg: None)
     original = runner._Progress.on_batch_end
 
     def interrupt(self, model, step):
@@ -159,11 +182,11 @@ def test_an_interrupted_cnn_run_resumes_with_its_records(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runner._Progress, "on_batch_end", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        runner._execute(_job(tmp_path / "b"), lambda msg: None)
-    rdir = records.run_dir(tmp_path / "b", "tiny-deep-cnn", "gaaf", 0)
+        runner._execute(_job(tmp_path / "b", task=task), lambda msg: None)
+    rdir = records.run_dir(tmp_path / "b", task, "gaaf", 0)
     assert cnn.run_state(rdir) == "train" and (rdir / cnn.GRAD).is_file()
     monkeypatch.setattr(runner._Progress, "on_batch_end", original)
-    resumed = runner._execute(_job(tmp_path / "b"), lambda msg: None)
+    resumed = runner._execute(_job(tmp_path / "b", task=task), lambda msg: None)
 
     def untimed(final: dict) -> dict:
         return {k: v for k, v in final.items() if k != "mean_train_time_s"}
@@ -171,7 +194,7 @@ def test_an_interrupted_cnn_run_resumes_with_its_records(tmp_path, monkeypatch):
     assert untimed(resumed["final"]) == untimed(straight["final"])
     assert cnn.run_state(rdir) == "done"
     for name in (cnn.GRAD, cnn.DEAD):
-        a = json.loads((records.run_dir(tmp_path / "a", "tiny-deep-cnn", "gaaf", 0) / name)
+        a = json.loads((records.run_dir(tmp_path / "a", task, "gaaf", 0) / name)
                        .read_text())
         b = json.loads((rdir / name).read_text())
         if "final" in a:

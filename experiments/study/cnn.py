@@ -3,9 +3,9 @@
 What runs (:func:`make_cnn_study`), on Fashion-MNIST and MNIST:
 
 * the harness's CNN (4 conv + 2 dense, the SVHN model of Table 5) without and with
-  BatchNorm, on Fashion-MNIST;
-* a deep plain CNN (10 conv layers of 16 channels, no BatchNorm) in which ReLU units die,
-  on both datasets.
+  BatchNorm;
+* a deep plain CNN (10 conv layers of 16 channels, no BatchNorm), trained with the CNN
+  protocol's SGD and, as ``*-deep-cnn-adam``, with Adam, under which its ReLU units die.
 
 Variants: base relu, leaky relu (0.01), GAAF with relu's default shape, with the band,
 with the surrogate-gradient shapes ``bsilu`` and ``nelu``; gradient clipping (global
@@ -50,6 +50,10 @@ CNN_RUNS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fashion-deep-cnn", ("base", "leaky", "gaaf", "gaaf-band", "gaaf-bsilu", "gaaf-nelu",
                           "base-noclip", "gaaf-noclip")),
     ("mnist-deep-cnn", ("base", "leaky", "gaaf", "gaaf-bsilu", "gaaf-nelu", "gaaf-noclip")),
+    ("fashion-deep-cnn-adam", ("base", "leaky", "gaaf", "gaaf-band", "gaaf-bsilu",
+                               "gaaf-nelu", "gaaf-noclip")),
+    ("mnist-deep-cnn-adam", ("base", "leaky", "gaaf", "gaaf-bsilu", "gaaf-nelu")),
+    ("mnist-cnn-study", ("base", "leaky", "gaaf", "gaaf-bsilu", "bn", "bn-gaaf")),
 )
 SEEDS = 3
 # --quick: one seed, one epoch on 2000 images, four runs; under two minutes.

@@ -4,6 +4,7 @@ accuracy), ``study_cnn_grad.json`` and ``study_cnn_dead.json`` (:mod:`.cnn`)."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from .. import records
 from ..models import LEAKY_SLOPE, gaaf_settings
+from ..tasks import get_task
 from . import report
 from .cnn import DEAD, GRAD
 from .grid import Study, divergence
@@ -42,7 +44,13 @@ def describe_cnn_variant(variant: str) -> str:
 
 
 def _model(task: str) -> str:
-    return "deep-cnn" if task.endswith("deep-cnn") else "cnn-study"
+    return "deep-cnn" if "deep-cnn" in task else "cnn-study"
+
+
+def _optimizer(p: dict) -> str:
+    if p.get("optimizer", "sgd") == "adam":
+        return f"Adam lr {p['lr']} (PyTorch's betas and eps)"
+    return f"SGD lr {p['lr']}, momentum {p['momentum']}"
 
 
 def _dataset(task: str) -> str:
@@ -140,7 +148,7 @@ def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> l
     variants = list(dict.fromkeys(r["variant"] for r in runs))
     return [
         *report.run_lines(study, meta, runs, missing),
-        f"Protocol: SGD lr {p['lr']}, momentum {p['momentum']}, weight decay "
+        f"Protocol: {_optimizer(p)}, weight decay "
         f"{p['weight_decay']}, batch {p['batch_size']}, init {p['init']}, inputs normalized "
         f"per channel, gradient clipping at global norm {p.get('grad_clip', 'off')} (not in "
         f"the `noclip` variants); {limit}, at most {study.epochs} epochs (a cap, not "
@@ -163,7 +171,12 @@ def format_markdown(study: Study, meta: dict, runs: list[dict], rows: list[dict]
     out = _header(study, meta, runs, missing)
     for task in dict.fromkeys(r["task"] for r in rows):
         rs = [r for r in rows if r["task"] == task]
-        out += [f"## {task}: {MODELS[rs[0]['model']]}", "",
+        out += [f"## {task}: {MODELS[rs[0]['model']]}", ""]
+        p = json.loads(json.dumps(get_task(task).protocol.to_dict()))
+        if p != meta["protocol"]:
+            out += [f"Protocol: as above, but {_optimizer(p)}, weight decay "
+                    f"{p['weight_decay']}.", ""]
+        out += [
                 "| Variant | Test accuracy (%) | vs base (sd) | Epochs to converge | "
                 "Diverged | Dead units start (%) | Dead units end (%) | "
                 "Grad norm epoch 1 | Runs |", "|---|---|---|---|---|---|---|---|---|"]
@@ -191,6 +204,17 @@ def format_markdown(study: Study, meta: dict, runs: list[dict], rows: list[dict]
     return "\n".join(out)
 
 
+def _panels(plt, n: int, per_row: int = 3) -> tuple[Any, list]:
+    """A figure of ``n`` panels, at most ``per_row`` a row; the spare ones hidden."""
+    cols = min(n, per_row)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 4.2 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
 def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
     """accuracy.png (test accuracy per variant, each task a panel), dead_units.png (dead
     units per layer at the end), val_accuracy_vs_epoch.png; returns their paths."""
@@ -198,8 +222,8 @@ def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
         return []
     plt = _plt()
     tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = _panels(plt, len(tasks))
+    for ax, task in zip(axes, tasks):
         rs = [r for r in rows if r["task"] == task]
         ys = [r["test_acc"]["mean"] if r["test_acc"]["mean"] is not None else math.nan
               for r in rs]
@@ -230,8 +254,8 @@ def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
     def trained(r: dict) -> bool:
         return r["diverged"] < r["runs"]  # rows whose every seed diverged are left out
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = _panels(plt, len(tasks))
+    for ax, task in zip(axes, tasks):
         rs = [r for r in rows if r["task"] == task]
         start = next((r["dead_start_layers"] for r in rs if r.get("dead_start_layers")), None)
         if start:
@@ -247,8 +271,8 @@ def plot(study: Study, rows: list[dict], out: Path, write) -> list[Path]:
         ax.legend(fontsize=7)
     _save(fig, out / FIGURES[1], write)
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4.2), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = _panels(plt, len(tasks))
+    for ax, task in zip(axes, tasks):
         rs = [r for r in rows if r["task"] == task and r["val_acc"]]
         for r in rs:
             ax.plot(range(1, len(r["val_acc"]) + 1), r["val_acc"], marker=".",
