@@ -105,6 +105,19 @@ def _platform_split(xla_fn: Callable, triton_fn: Callable | None, backend: str) 
     return lambda *args: jax.lax.platform_dependent(*args, default=xla_fn, cuda=triton_fn)
 
 
+def _with_jvp(value: Callable, tangent: Callable) -> Callable:
+    """``value`` as a ``jax.custom_jvp`` function whose tangent at x along t is
+    ``tangent(x, t)``."""
+    fn = jax.custom_jvp(value)
+
+    @fn.defjvp
+    def _jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        return fn(x), tangent(x, t)
+
+    return fn
+
+
 @functools.lru_cache(maxsize=256)
 def _functions(cfg: GAAFConfig, backend: str) -> tuple[Callable, Callable]:
     """(forward, backward) for one configuration, both jitted; forward differentiable."""
@@ -119,39 +132,19 @@ def _functions(cfg: GAAFConfig, backend: str) -> tuple[Callable, Callable]:
     factor_value = _platform_split(functools.partial(jax_xla.factor, cfg=cfg), triton_factor,
                                    backend)
 
-    @jax.custom_jvp
-    def second(xc):
-        return jax_xla.second(xc, cfg)
-
-    @second.defjvp
-    def _second_jvp(primals, tangents):
+    def no_third(xc, t):
         raise NotImplementedError(
             "GAAF is differentiable twice (jax.hessian); a third derivative needs s''' "
             "and phi''', which the catalogue does not define")
 
-    @jax.custom_jvp
-    def factor(xc):
-        return factor_value(xc)
+    second = _with_jvp(functools.partial(jax_xla.second, cfg=cfg), no_third)
+    factor = _with_jvp(factor_value, lambda xc, t: second(xc) * t)
 
-    @factor.defjvp
-    def _factor_jvp(primals, tangents):
-        (xc,), (t,) = primals, tangents
-        return factor(xc), second(xc) * t
-
-    @jax.custom_jvp
-    def forward(x):
-        return value(x)
-
-    @forward.defjvp
-    def _forward_jvp(primals, tangents):
-        (x,), (t,) = primals, tangents
-        cd = jax_xla.compute_dtype(x.dtype)
-        return forward(x), (factor(x.astype(cd)) * t.astype(cd)).astype(x.dtype)
-
-    def backward_xla(x, dy):
+    def backward_xla(x, dy):  # also forward's tangent: dy = factor(x) * t
         cd = jax_xla.compute_dtype(x.dtype)
         return (factor(x.astype(cd)) * dy.astype(cd)).astype(x.dtype)
 
+    forward = _with_jvp(value, backward_xla)
     backward = _platform_split(backward_xla, triton_bwd, backend)
     return jax.jit(forward), jax.jit(backward)
 

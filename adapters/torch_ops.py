@@ -66,23 +66,12 @@ def forward_op(x: Tensor, activation: str, shape: str, K: float,
     return run_forward(x, cfg, backend)
 
 
-@forward_op.register_fake
-def _(x, activation, shape, K, activation_params, shape_params, backend, band=False):
-    return torch.empty_like(x)
-
-
 @torch.library.custom_op("gaaf_kernels::backward", mutates_args=())
 def backward_op(x: Tensor, grad_output: Tensor, activation: str, shape: str, K: float,
                  activation_params: list[float], shape_params: list[float],
                  backend: str, band: bool = False) -> Tensor:
     cfg = GAAFConfig.from_op_args(activation, shape, K, activation_params, shape_params, band)
     return run_backward(x, grad_output, cfg, backend)
-
-
-@backward_op.register_fake
-def _(x, grad_output, activation, shape, K, activation_params, shape_params, backend,
-      band=False):
-    return torch.empty_like(x)
 
 
 @torch.library.custom_op("gaaf_kernels::second", mutates_args=())
@@ -94,9 +83,12 @@ def second_op(x: Tensor, w: Tensor, activation: str, shape: str, K: float,
     return torch_composite.second(x, w, cfg)
 
 
-@second_op.register_fake
-def _(x, w, activation, shape, K, activation_params, shape_params, backend, band=False):
-    return torch.empty_like(x)
+def _like_x(x: Tensor, *_, **__) -> Tensor:
+    return torch.empty_like(x)  # every op's output has x's shape, dtype and layout
+
+
+for _op in (forward_op, backward_op, second_op):
+    _op.register_fake(_like_x)
 
 
 # Autograd of the custom ops: forward -> backward -> second -> a clear error.

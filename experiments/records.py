@@ -24,7 +24,7 @@ import torch
 from .atomic import write_atomic
 
 __all__ = ["RECORD", "CHECKPOINT", "MODEL", "run_dir", "write_json_atomic", "save_atomic",
-           "read_record", "versions", "machine"]
+           "read_record", "read_finished", "versions", "machine"]
 
 RECORD, CHECKPOINT, MODEL = "record.json", "checkpoint.pt", "model.pt"
 RECORD_VERSION = 1
@@ -54,6 +54,13 @@ def read_record(path: str | Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def read_finished(rdir: str | Path) -> dict | None:
+    """The record of a finished run in ``rdir``; None while it is absent, unreadable or
+    still running (an interrupted run)."""
+    rec = read_record(rdir)
+    return rec if rec is not None and rec.get("status") == "finished" else None
 
 
 def _version(dist: str) -> str | None:

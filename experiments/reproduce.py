@@ -65,9 +65,8 @@ def collect(out: str | Path, tasks: list[str], seeds: list[int],
     found: dict[str, dict[str, list[dict]]] = {}
     for task in tasks:
         for variant in _variants(task, variants):
-            recs = [records.read_record(records.run_dir(out, task, variant, s)) for s in seeds]
-            found.setdefault(task, {})[variant] = [
-                r for r in recs if r is not None and r.get("status") == "finished"]
+            recs = [records.read_finished(records.run_dir(out, task, variant, s)) for s in seeds]
+            found.setdefault(task, {})[variant] = [r for r in recs if r is not None]
     return found
 
 
@@ -244,8 +243,7 @@ def reproduce(table: str, *, seeds: int | None = None, quick: bool = False,
         if cfg.task in missing:
             continue
         label = f"{cfg.task}/{cfg.variant}/seed{cfg.seed}"
-        rec = records.read_record(records.run_dir(out, cfg.task, cfg.variant, cfg.seed))
-        if rec is not None and rec.get("status") == "finished":
+        if records.read_finished(records.run_dir(out, cfg.task, cfg.variant, cfg.seed)):
             print(f"{label}: finished, skipped", file=sys.stderr)
         try:
             rec = train(cfg)

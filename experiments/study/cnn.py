@@ -178,8 +178,8 @@ class FirstLayerGradRecorder:
 
 def run_state(rdir: Path, Ks: tuple[float, ...] = ()) -> str:
     """``done``, ``nets`` (finished, dead-unit statistics missing or stale) or ``train``."""
-    rec = records.read_record(rdir)
-    if rec is None or rec.get("status") != "finished":
+    rec = records.read_finished(rdir)
+    if rec is None:
         return "train"
     dead = records.read_record(rdir / DEAD)
     current = (dead is not None and dead.get("version") == DEAD_VERSION

@@ -67,8 +67,8 @@ def _dead_share(layers: list[dict] | None) -> float | None:
 def run_summary(runs_dir: Path, run) -> dict[str, Any] | None:
     """One finished run's numbers (None if it is not finished)."""
     rdir = records.run_dir(runs_dir, run.task, run.variant, run.seed)
-    rec = records.read_record(rdir)
-    if rec is None or rec.get("status") != "finished":
+    rec = records.read_finished(rdir)
+    if rec is None:
         return None
     fin = rec["final"]
     out: dict[str, Any] = {
@@ -130,7 +130,12 @@ def summarize(study: Study, runs: list[dict]) -> list[dict]:
 
 
 def _vs_base(row: dict, rows: list[dict]) -> float | None:
-    """(mean - base mean) / pooled seed std; None without two seeds on both sides."""
+    """(mean - base mean) / pooled seed std; None without two seeds on both sides, or when
+    no seed left a trained model (every test accuracy below twice chance, as in
+    ``divergence``: a chance-level mean over a tiny spread makes the ratio meaningless)."""
+    chance = 100.0 / get_task(row["task"]).num_classes
+    if all(not acc >= 2 * chance for acc in row["test_accs"]):
+        return None
     base_name = "bn" if row["variant"].split("-")[0] == "bn" else "base"
     base = next((r for r in rows if r["task"] == row["task"] and r["variant"] == base_name),
                 None)
@@ -160,7 +165,8 @@ def _header(study: Study, meta: dict, runs: list[dict], missing: list[str]) -> l
         "positive over the test set, all activation layers together; start = the "
         "initialization, end = the converged weights. Gradient norm: the L2 norm of the "
         "first conv layer's weight gradient, before clipping, mean over the steps of "
-        "epoch 1. vs base: (mean - base mean) / pooled seed std (`bn` rows against `bn`). "
+        "epoch 1. vs base: (mean - base mean) / pooled seed std (`bn` rows against `bn`; "
+        "empty where no seed trained, every test accuracy below twice chance). "
         "Diverged: a non-finite loss in some epoch, or a test accuracy below 20%.", "",
         "Models: " + "; ".join(f"`{k}`: {v}" for k, v in MODELS.items()) + ".", "",
         "Variants:", "", *[f"- `{v}`: {describe_cnn_variant(v)}" for v in variants], ""]

@@ -30,9 +30,8 @@ def collect(jobs: list) -> tuple[list[dict], list[str]]:
 
     found, missing = [], []
     for job in jobs:
-        rec = records.read_record(job.rdir)
-        if rec is None or rec.get("status") != "finished" or \
-                rec.get("config") != expected_config(job):
+        rec = records.read_finished(job.rdir)
+        if rec is None or rec.get("config") != expected_config(job):
             missing.append(job.label)
             continue
         found.append({"variant": rec["variant"], "seed": rec["seed"], "dir": str(job.rdir),

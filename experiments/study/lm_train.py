@@ -85,9 +85,8 @@ def check_protocol(job: LMJob) -> None:
 
 def run_state(job: LMJob) -> str:
     """``done`` (finished with this protocol) or ``train``."""
-    rec = records.read_record(job.rdir) or {}
-    done = rec.get("status") == "finished" and rec.get("config") == expected_config(job)
-    return "done" if done else "train"
+    rec = records.read_finished(job.rdir) or {}
+    return "done" if rec.get("config") == expected_config(job) else "train"
 
 
 def _record(job: LMJob, cfg: dict, info: dict, dev, state: dict, status: str,
@@ -132,8 +131,8 @@ def _execute(job: LMJob, report: Callable[[tuple], None]) -> dict:
 
     p, rdir = job.protocol, job.rdir
     cfg = expected_config(job)
-    rec = records.read_record(rdir)
-    if rec is not None and rec.get("status") == "finished" and rec.get("config") == cfg:
+    rec = records.read_finished(rdir)
+    if rec is not None and rec.get("config") == cfg:
         return _summary(job, rec, trained=False)
     dev = resolve_device(job.device)
     model, info = build_lm_model(job.variant, p, job.seed)

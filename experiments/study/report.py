@@ -44,8 +44,8 @@ def run_summary(runs_dir: Path, run: StudyRun) -> dict[str, Any] | None:
     """What the tables need from one finished run, read from its directory (None if the
     run is not finished)."""
     rdir = records.run_dir(runs_dir, run.task, run.variant, run.seed)
-    rec = records.read_record(rdir)
-    if rec is None or rec.get("status") != "finished":
+    rec = records.read_finished(rdir)
+    if rec is None:
         return None
     fin = rec["final"]
     out: dict[str, Any] = {

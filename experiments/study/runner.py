@@ -74,8 +74,8 @@ class RunFailure:
 def run_state(rdir: Path, Ks: tuple[float, ...]) -> str:
     """``done`` (finished, net statistics there), ``nets`` (finished, statistics missing
     or stale) or ``train`` (not finished)."""
-    rec = records.read_record(rdir)
-    if rec is None or rec.get("status") != "finished":
+    rec = records.read_finished(rdir)
+    if rec is None:
         return "train"
     nets = records.read_record(rdir / NETS)
     return "done" if _nets_current(nets, rec, Ks) else "nets"
