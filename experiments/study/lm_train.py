@@ -27,8 +27,9 @@ from typing import Any
 
 from .. import records
 from .lm import DATA_SEED, Corpus, LMProtocol, evaluate, lr_at, val_windows
+from .runner import RunFailure, report_outcome, run_with_bar
 
-__all__ = ["LMJob", "LMFailure", "expected_config", "check_protocol", "run_state",
+__all__ = ["LMJob", "expected_config", "check_protocol", "run_state",
            "execute", "run_lm_jobs"]
 
 @dataclass(frozen=True)
@@ -50,13 +51,6 @@ class LMJob:
     @property
     def rdir(self) -> Path:
         return records.run_dir(self.runs_dir, self.task, self.variant, self.seed)
-
-
-@dataclass
-class LMFailure:
-    label: str
-    message: str
-    harness: bool  # a HarnessError (bad configuration): exit status 2
 
 
 def expected_config(job: LMJob) -> dict[str, Any]:
@@ -131,8 +125,8 @@ def _execute(job: LMJob, report: Callable[[tuple], None]) -> dict:
 
     p, rdir = job.protocol, job.rdir
     cfg = expected_config(job)
-    rec = records.read_finished(rdir)
-    if rec is not None and rec.get("config") == cfg:
+    rec = records.read_record(rdir)  # a running one is resumed below
+    if rec is not None and rec.get("status") == "finished" and rec.get("config") == cfg:
         return _summary(job, rec, trained=False)
     dev = resolve_device(job.device)
     model, info = build_lm_model(job.variant, p, job.seed)
@@ -234,8 +228,6 @@ def _summary(job: LMJob, rec: dict, trained: bool) -> dict:
 
 def _execute_reporting(job: LMJob, report: Callable[[tuple], None]) -> None:
     """:func:`execute`, its outcome reported as ``done`` or ``failed``."""
-    from .runner import report_outcome
-
     report_outcome(execute, job.label, job, report)
 
 
@@ -267,6 +259,9 @@ class _Bar:
     def write(self, line: str) -> None:
         self.bar.write(line, file=sys.stderr)
 
+    def close(self) -> None:
+        self.bar.close()
+
 
 def _line(result: dict) -> str:
     fin = result["final"]
@@ -278,30 +273,9 @@ def _line(result: dict) -> str:
             + f"; {result['wall_time_s']:.0f} s")
 
 
-def run_lm_jobs(jobs: list[LMJob], n_workers: int, progress: bool) -> list[LMFailure]:
+def run_lm_jobs(jobs: list[LMJob], n_workers: int, progress: bool) -> list[RunFailure]:
     """Run ``jobs`` (``n_workers`` processes of one torch thread, or this process and its
     threads for 1); return the failures. ``KeyboardInterrupt`` propagates once the workers
     have stopped."""
-    bar = _Bar(jobs, progress)
-    failures: list[LMFailure] = []
-
-    def handle(msg: tuple) -> None:
-        bar.message(msg)
-        if msg[0] == "done":
-            bar.write(_line(msg[2]))
-        elif msg[0] == "failed":
-            failures.append(LMFailure(msg[1], msg[2], msg[3]))
-            bar.write(f"{msg[1]}: failed: {msg[2]}")
-
-    try:
-        if n_workers == 1 or len(jobs) <= 1:
-            for job in jobs:
-                _execute_reporting(job, handle)
-        else:
-            from .runner import run_in_workers
-
-            run_in_workers(jobs, min(n_workers, len(jobs)), handle, run_one=_execute_reporting,
-                           label=lambda job: job.label)
-    finally:
-        bar.bar.close()
-    return failures
+    return run_with_bar(jobs, n_workers, _Bar(jobs, progress), _line,
+                        run_one=_execute_reporting, label=lambda job: job.label)

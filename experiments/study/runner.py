@@ -394,13 +394,21 @@ def run_jobs(jobs: list[Job], study: Study, n_workers: int,
              progress: bool) -> list[RunFailure]:
     """Run ``jobs`` (``n_workers`` processes, or this one for 1); return the failures.
     ``KeyboardInterrupt`` propagates once the workers have stopped."""
-    bar = _Bar(jobs, study, progress)
+    return run_with_bar(jobs, n_workers, _Bar(jobs, study, progress), _summary)
+
+
+def run_with_bar(jobs: list, n_workers: int, bar: Any, summary: Callable[[dict], str],
+                 run_one: Callable[[Any, Callable[[tuple], None]], None] = _execute_reporting,
+                 label: Callable[[Any], str] = lambda job: job.run.label) -> list[RunFailure]:
+    """Run ``jobs`` with ``run_one`` in ``n_workers`` processes (or this one, its torch
+    threads put back after), feeding every message to ``bar`` (``message``, ``write``,
+    ``close``) and one ``summary`` line per finished run to it; return the failures."""
     failures: list[RunFailure] = []
 
     def handle(msg: tuple) -> None:
         bar.message(msg)
         if msg[0] == "done":
-            bar.write(_summary(msg[2]))
+            bar.write(summary(msg[2]))
         elif msg[0] == "failed":
             failures.append(RunFailure(msg[1], msg[2], msg[3]))
             bar.write(f"{msg[1]}: failed: {msg[2]}")
@@ -412,11 +420,11 @@ def run_jobs(jobs: list[Job], study: Study, n_workers: int,
             threads = torch.get_num_threads()
             try:
                 for job in jobs:
-                    _execute_reporting(job, handle)
+                    run_one(job, handle)
             finally:
                 torch.set_num_threads(threads)
         else:
-            run_in_workers(jobs, min(n_workers, len(jobs)), handle)
+            run_in_workers(jobs, min(n_workers, len(jobs)), handle, run_one, label)
     finally:
         bar.close()
     return failures
