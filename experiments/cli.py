@@ -99,8 +99,9 @@ def add_study_command(subparsers: argparse._SubParsersAction) -> None:
         "study", help="depth, sensitivity, cnn or lm study (tables, JSON and PNGs)",
         description="depth: MNIST tanh MLPs of 3-20 hidden layers, base/dropout/gaaf/"
                     "gaaf-band, 3 seeds; sensitivity: GAAF's K and c on the paper's MLP; cnn: "
-                    "ReLU CNNs (with/without BatchNorm, a deep plain one) on Fashion-MNIST "
-                    "and MNIST with GAAF, the surrogate shapes bsilu/nelu and leaky relu; "
+                    "ReLU CNNs (with/without BatchNorm, a deep plain one under SGD and "
+                    "Adam) on Fashion-MNIST and MNIST with GAAF, the surrogate shapes "
+                    "bsilu/nelu and leaky relu; "
                     "lm: a small GPT-2 on the bytes of Python's standard library, base/gaaf/"
                     "gaaf-band, 3 seeds (--quick: 150 steps, one seed). "
                     "Finished runs are skipped, interrupted ones resume; writes table.md, "

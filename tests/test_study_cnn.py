@@ -122,6 +122,18 @@ def test_cnn_study_tables_come_from_the_run_directories(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()} == stamps
 
 
+def test_the_table_names_the_protocol_of_each_full_study_task_that_differs():
+    from gaaf_kernels.experiments.study.cnn_report import _protocol_difference
+
+    first = cnn.CNN_RUNS[0][0]
+    shown = json.loads(json.dumps(RunConfig(task=first, variant="base", epochs=cnn.CNN_EPOCHS,
+                                            patience=cnn.CNN_PATIENCE).protocol.to_dict()))
+    said = {task: _protocol_difference(task, shown) for task, _ in cnn.CNN_RUNS}
+    assert said == {task: ("Adam lr 0.001 (PyTorch's betas and eps), weight decay 0.0"
+                           if task.endswith("-adam") else "") for task in said}
+    assert sum(task.endswith("-adam") for task in said) == 2
+
+
 def test_vs_base_is_left_empty_where_no_seed_trained():
     from gaaf_kernels.experiments.study.cnn_report import _vs_base
 
@@ -185,6 +197,7 @@ def test_the_adam_tasks_train_with_adam_and_the_table_says_so(tmp_path, capsys, 
     assert all("exp_avg_sq" in s for s in state.values()) and state  # Adam's moments
     text = (tmp_path / "out" / "table.md").read_text()
     assert "Protocol: SGD lr 0.05, momentum 0.9" in text
+    assert text.count("as above") == 1  # the SGD task's protocol is the header's
     adam = text.index("## tiny-deep-cnn-adam")
     assert text.index("Protocol: as above, but Adam lr 0.001", adam) > adam
 

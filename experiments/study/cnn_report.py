@@ -47,6 +47,22 @@ def _model(task: str) -> str:
     return "deep-cnn" if "deep-cnn" in task else "cnn-study"
 
 
+_OPTIMIZER_FIELDS = ("optimizer", "lr", "momentum", "weight_decay")
+
+
+def _protocol_difference(task: str, shown: dict) -> str:
+    """How ``task``'s protocol differs from the one in the header ("" if it does not);
+    the study's own epochs and patience apply to every task alike."""
+    mine = json.loads(json.dumps(get_task(task).protocol.to_dict()))
+    keys = [k for k in {*mine, *shown} - {"max_epochs", "patience"}
+            if mine.get(k) != shown.get(k)]
+    parts = []
+    if any(k in _OPTIMIZER_FIELDS for k in keys):
+        parts.append(f"{_optimizer(mine)}, weight decay {mine['weight_decay']}")
+    parts += [f"{k} {mine.get(k, 'unset')}" for k in sorted(keys) if k not in _OPTIMIZER_FIELDS]
+    return "; ".join(parts)
+
+
 def _optimizer(p: dict) -> str:
     if p.get("optimizer", "sgd") == "adam":
         return f"Adam lr {p['lr']} (PyTorch's betas and eps)"
@@ -178,10 +194,9 @@ def format_markdown(study: Study, meta: dict, runs: list[dict], rows: list[dict]
     for task in dict.fromkeys(r["task"] for r in rows):
         rs = [r for r in rows if r["task"] == task]
         out += [f"## {task}: {MODELS[rs[0]['model']]}", ""]
-        p = json.loads(json.dumps(get_task(task).protocol.to_dict()))
-        if p != meta["protocol"]:
-            out += [f"Protocol: as above, but {_optimizer(p)}, weight decay "
-                    f"{p['weight_decay']}.", ""]
+        differs = _protocol_difference(task, meta["protocol"])
+        if differs:
+            out += [f"Protocol: as above, but {differs}.", ""]
         out += [
                 "| Variant | Test accuracy (%) | vs base (sd) | Epochs to converge | "
                 "Diverged | Dead units start (%) | Dead units end (%) | "
