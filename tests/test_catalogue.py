@@ -162,6 +162,7 @@ OTHER_MEANING = {
     ("experiments/reproduce.py", "tanh"),
     ("experiments/tasks.py", "none"),  # the values of augment= and normalize=
     ("experiments/models.py", "relu"),  # torch.nn.init's nonlinearity= (the kaiming gain)
+    ("reference/namespaces.py", "tanh"),  # the array function the formulas call (np.tanh)
 }
 
 
