@@ -26,20 +26,13 @@ from gaaf_kernels.experiments.datasets import load_splits
 from gaaf_kernels.experiments.models import build_model
 from gaaf_kernels.experiments.study.cnn import dead_units
 from gaaf_kernels.experiments.tasks import get_task
+from gaaf_kernels.experiments.train import evaluate
 
 
 def _dead(model: nn.Module, x: torch.Tensor) -> tuple[float, list[int]]:
     layers = dead_units(model, x)
     share = 100 * sum(r["dead"] for r in layers) / sum(r["units"] for r in layers)
     return share, [r["dead"] for r in layers]
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    with torch.no_grad():
-        right = sum(int((model(x[i:i + 1000]).argmax(1) == y[i:i + 1000]).sum())
-                    for i in range(0, len(y), 1000))
-    return 100 * right / len(y)
 
 
 def main() -> None:
@@ -80,7 +73,7 @@ def main() -> None:
                 opt.step()
             share, per_layer = _dead(model, probe)
             print(f"  epoch {epoch}: test accuracy "
-                  f"{_accuracy(model, data.test_x, data.test_y):.2f}, dead {share:.1f}% "
+                  f"{evaluate(model, data.test_x, data.test_y)[1]:.2f}, dead {share:.1f}% "
                   f"(per layer {per_layer})", flush=True)
         print(f"  {time.perf_counter() - t0:.0f} s", flush=True)
 

@@ -65,13 +65,12 @@ QUICK_TRAIN_LIMIT = 2000
 
 def make_cnn_study(*, quick: bool = False, seeds: int | None = None,
                    tiny: bool = False) -> Study:
-    """The CNN study's runs, seed by seed (an interrupted study has whole seeds done)."""
+    """The CNN study's runs, seed by seed (an interrupted study has whole seeds done);
+    ``grid.make_study`` checks ``seeds`` before it calls this."""
     from ..models import SVHN_CONV
     from ..tasks import get_task
     from .grid import variant_settings
 
-    if seeds is not None and seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
     seed_list = tuple(range(seeds if seeds is not None else (1 if quick else SEEDS)))
     grid = QUICK_RUNS if quick else CNN_RUNS
     runs: list[StudyRun] = []

@@ -15,7 +15,7 @@ from ..models import LEAKY_SLOPE, gaaf_settings
 from ..tasks import get_task
 from . import report
 from .cnn import DEAD, GRAD
-from .grid import Study, divergence
+from .grid import Study, trained_floor
 from .report import _ms, _plt, _save, _stats, to_json
 
 __all__ = ["collect", "summarize", "format_markdown", "to_json", "plot", "FIGURES",
@@ -82,18 +82,13 @@ def _dead_share(layers: list[dict] | None) -> float | None:
 
 def run_summary(runs_dir: Path, run) -> dict[str, Any] | None:
     """One finished run's numbers (None if it is not finished)."""
-    rdir = records.run_dir(runs_dir, run.task, run.variant, run.seed)
-    rec = records.read_finished(rdir)
-    if rec is None:
+    found = report.finished_run(runs_dir, run)
+    if found is None:
         return None
+    rdir, rec, out = found
     fin = rec["final"]
-    out: dict[str, Any] = {
-        "task": run.task, "dataset": _dataset(run.task), "model": _model(run.task),
-        "variant": run.variant, "seed": run.seed, "dir": str(rdir),
-        "test_acc": fin["test_acc"], "converged_epoch": fin["converged_epoch"],
-        "epochs_run": fin["epochs_run"], "diverged": divergence(rec),
-        "wall_time_s": rec.get("wall_time_s"),
-        "val_acc": [h["val_acc"] for h in rec.get("epochs", [])]}
+    out.update(dataset=_dataset(run.task), model=_model(run.task),
+               val_acc=[h["val_acc"] for h in rec.get("epochs", [])])
     grad = records.read_record(rdir / GRAD)
     out["grad_norm_epoch1"] = (grad or {}).get("mean")
     out["grad_nonfinite_steps"] = (grad or {}).get("nonfinite_steps")
@@ -149,8 +144,8 @@ def _vs_base(row: dict, rows: list[dict]) -> float | None:
     """(mean - base mean) / pooled seed std; None without two seeds on both sides, or when
     no seed left a trained model (every test accuracy below twice chance, as in
     ``divergence``: a chance-level mean over a tiny spread makes the ratio meaningless)."""
-    chance = 100.0 / get_task(row["task"]).num_classes
-    if all(not acc >= 2 * chance for acc in row["test_accs"]):
+    floor = trained_floor(row["task"])
+    if all(not acc >= floor for acc in row["test_accs"]):
         return None
     base_name = "bn" if row["variant"].split("-")[0] == "bn" else "base"
     base = next((r for r in rows if r["task"] == row["task"] and r["variant"] == base_name),

@@ -21,7 +21,7 @@ from ..tasks import (
 )
 
 __all__ = ["STUDIES", "Study", "StudyRun", "make_study", "variant_settings", "divergence",
-           "describe_variant", "fmt_K",
+           "trained_floor", "describe_variant", "fmt_K",
            "DEPTH_EPOCHS", "DEPTH_PATIENCE", "SENSITIVITY_EPOCHS", "SENSITIVITY_PATIENCE",
            "SEEDS", "QUICK_EPOCHS", "QUICK_TRAIN_LIMIT"]
 
@@ -186,8 +186,13 @@ def divergence(rec: dict) -> str:
         for key in ("train_loss", "val_loss"):
             if not math.isfinite(h[key]):
                 return f"{key} {h[key]} in epoch {h['epoch']}"
-    chance = 100.0 / get_task(rec["task"]).num_classes
+    floor = trained_floor(rec["task"])
     acc = rec["final"]["test_acc"]
-    if not acc >= 2 * chance:
-        return f"test accuracy {acc:.2f}% < {2 * chance:g}% (2x chance)"
+    if not acc >= floor:
+        return f"test accuracy {acc:.2f}% < {floor:g}% (2x chance)"
     return ""
+
+
+def trained_floor(task: str) -> float:
+    """The test accuracy (%) below which a run counts as untrained: twice chance."""
+    return 2 * 100.0 / get_task(task).num_classes

@@ -15,7 +15,7 @@ from ..analysis.recording import ANALYSIS
 from .grid import Study, StudyRun, describe_variant, divergence, fmt_K
 from .runner import F32_BITS, GRADS, NETS
 
-__all__ = ["collect", "summarize", "format_markdown", "plot", "FIGURES"]
+__all__ = ["collect", "summarize", "format_markdown", "plot", "FIGURES", "finished_run"]
 
 FIGURES = {"depth": ("accuracy_vs_depth.png", "gradients_per_layer.png",
                      "saturation_vs_depth.png"),
@@ -40,25 +40,37 @@ def _fraction(num: list[int], den: list[int]) -> float | None:
     return sum(num) / total if total else None
 
 
-def run_summary(runs_dir: Path, run: StudyRun) -> dict[str, Any] | None:
-    """What the tables need from one finished run, read from its directory (None if the
-    run is not finished)."""
+def finished_run(runs_dir: Path, run: StudyRun) -> tuple[Path, dict, dict[str, Any]] | None:
+    """(run directory, record, the numbers every study's table takes from the record) of
+    one finished run; None if it is not finished."""
     rdir = records.run_dir(runs_dir, run.task, run.variant, run.seed)
     rec = records.read_finished(rdir)
     if rec is None:
         return None
     fin = rec["final"]
-    out: dict[str, Any] = {
-        "task": run.task, "variant": run.variant, "seed": run.seed, "depth": run.depth,
-        "K": run.K, "c": run.c, "band": run.band, "dir": str(rdir),
+    return rdir, rec, {
+        "task": run.task, "variant": run.variant, "seed": run.seed, "dir": str(rdir),
         "test_acc": fin["test_acc"], "converged_epoch": fin["converged_epoch"],
-        "epochs_run": fin["epochs_run"], "stopped_early": fin["stopped_early"],
-        "diverged": divergence(rec), "wall_time_s": rec.get("wall_time_s"),
+        "epochs_run": fin["epochs_run"], "diverged": divergence(rec),
+        "wall_time_s": rec.get("wall_time_s")}
+
+
+def run_summary(runs_dir: Path, run: StudyRun) -> dict[str, Any] | None:
+    """What the tables need from one finished run, read from its directory (None if the
+    run is not finished)."""
+    found = finished_run(runs_dir, run)
+    if found is None:
+        return None
+    rdir, rec, out = found
+    fin = rec["final"]
+    out.update({
+        "depth": run.depth, "K": run.K, "c": run.c, "band": run.band,
+        "stopped_early": fin["stopped_early"],
         "weight_grad_epoch1": _cumulative(rdir / GRADS, 1),
         "weight_grad_run": _cumulative(rdir / GRADS, None),
         "net_grad_epoch1": _cumulative(rdir / ANALYSIS, 1),
         "net_grad_run": _cumulative(rdir / ANALYSIS, None),
-    }
+    })
     nets = records.read_record(rdir / NETS)
     if nets is not None and nets.get("final") == fin:
         out["frac_abs_gt2"] = _fraction(nets["abs_gt"], nets["total"])
