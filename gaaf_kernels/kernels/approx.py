@@ -6,6 +6,7 @@
 polynomials are named constants below, with their error bounds.
 """
 
+import math
 
 import triton
 import triton.language as tl
@@ -43,17 +44,14 @@ SELU_ALPHA = tl.constexpr(f.SELU_ALPHA)
 SELU_SCALE = tl.constexpr(f.SELU_SCALE)
 QUICK_GELU_ALPHA = tl.constexpr(f.QUICK_GELU_ALPHA)
 
+# Polynomials are tuples of coefficients from the constant term up (for ``_horner``).
 # tanh(x) = x + x^3 P(x^2) on |x| < 0.625 (Cephes tanhf, relative error 2^-23.5).
-TANH_P0 = tl.constexpr(-5.70498872745e-3)
-TANH_P1 = tl.constexpr(2.06390887954e-2)
-TANH_P2 = tl.constexpr(-5.37397155531e-2)
-TANH_P3 = tl.constexpr(1.33314422036e-1)
-TANH_P4 = tl.constexpr(-3.33332819422e-1)
+TANH_P = tl.constexpr((-3.33332819422e-1, 1.33314422036e-1, -5.37397155531e-2,
+                       2.06390887954e-2, -5.70498872745e-3))
 TANH_SMALL = tl.constexpr(0.625)
 
 # log(erfc(z) / t) + z^2 = P(t), t = 1 / (1 + z/2), fitted by reweighted least squares
 # on z in [0, 12] (beyond, erfc underflows float32): degree 9 and, for 16 bits, degree 5.
-# Coefficients from t^0 up.
 ERFC9 = tl.constexpr((-1.2654761522729332, 0.999206781177823, 0.3817081006774977,
                       0.05813607662822274, -0.06771833993950604, 0.04908907582231036,
                       -0.8520480268549864, 1.2733250432471663, -0.7301832560618651,
@@ -61,11 +59,12 @@ ERFC9 = tl.constexpr((-1.2654761522729332, 0.999206781177823, 0.3817081006774977
 ERFC5 = tl.constexpr((-1.266493090822163, 1.0174392777283845, 0.25691151362199777,
                       0.46959797528558395, -0.7046552897855788, 0.22720289651916026))
 # log1p(e) / e on [0, 1], degree 4, reweighted least squares (for 16-bit storage)
-LOG1P4_0 = tl.constexpr(0.9999429756542731)
-LOG1P4_1 = tl.constexpr(-0.49697448345876327)
-LOG1P4_2 = tl.constexpr(0.3062918599879002)
-LOG1P4_3 = tl.constexpr(-0.15741901268688235)
-LOG1P4_4 = tl.constexpr(0.041345372531737305)
+LOG1P4 = tl.constexpr((0.9999429756542731, -0.49697448345876327, 0.3062918599879002,
+                       -0.15741901268688235, 0.041345372531737305))
+# (exp(x) - 1 - x) / x^2 = 1/2 + x/6 + ..., Taylor to x^6
+EXPM1_TAYLOR = tl.constexpr(tuple(1.0 / math.factorial(n) for n in range(2, 9)))
+# atanh(s) / s = sum s^2k / (2k + 1), doubled: log1p(e) = 2 atanh(e / (2 + e))
+ATANH_SERIES = tl.constexpr(tuple(2.0 / (2 * k + 1) for k in range(7)))
 
 
 @triton.jit
@@ -150,9 +149,7 @@ def _tanh(x):
     e = tl.exp2(a * (-2.0 * LOG2E))
     big = tl.fma(e * -2.0, _rcp(1.0 + e), 1.0)
     z = x * x
-    p = tl.fma(tl.fma(tl.fma(tl.fma(z, TANH_P0, TANH_P1), z, TANH_P2), z, TANH_P3), z,
-               TANH_P4)
-    small = tl.fma(x * z, p, x)
+    small = tl.fma(x * z, _horner(z, TANH_P, 4), x)
     return tl.where(a < TANH_SMALL, small, _copysign(big, x))
 
 
@@ -188,12 +185,7 @@ def _expm1_negative(x, FAST: tl.constexpr):
         result = tl.where(x > -0.015625, small, big)
     else:
         # Taylor to x^8 on [-0.35, 0]: truncation below 2^-26 relative
-        p = tl.fma(x, 1.0 / 40320.0, 1.0 / 5040.0)
-        p = tl.fma(p, x, 1.0 / 720.0)
-        p = tl.fma(p, x, 1.0 / 120.0)
-        p = tl.fma(p, x, 1.0 / 24.0)
-        p = tl.fma(p, x, 1.0 / 6.0)
-        p = tl.fma(p, x, 0.5)
+        p = _horner(x, EXPM1_TAYLOR, 6)
         small = tl.fma(x * x, p, x)
         result = tl.where(x > -0.35, small, big)
     return result
@@ -217,20 +209,10 @@ def _log1p_unit(e, FAST: tl.constexpr):
     no reciprocal.
     """
     if FAST:
-        p = tl.fma(e, LOG1P4_4, LOG1P4_3)
-        p = tl.fma(p, e, LOG1P4_2)
-        p = tl.fma(p, e, LOG1P4_1)
-        p = tl.fma(p, e, LOG1P4_0)
-        result = e * p
+        result = e * _horner(e, LOG1P4, 4)
     else:
         s = e * _rcp(2.0 + e)
-        z = s * s
-        p = tl.fma(z, 2.0 / 13.0, 2.0 / 11.0)
-        p = tl.fma(p, z, 2.0 / 9.0)
-        p = tl.fma(p, z, 2.0 / 7.0)
-        p = tl.fma(p, z, 2.0 / 5.0)
-        p = tl.fma(p, z, 2.0 / 3.0)
-        p = tl.fma(p, z, 2.0)
+        p = _horner(s * s, ATANH_SERIES, 6)
         result = s * p
     return result
 

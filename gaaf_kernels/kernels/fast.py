@@ -16,9 +16,11 @@ dense sweeps. Everything is plain ``tl``, so the interpreter runs it too (there 
 exact exp2/rsqrt: the GPU units add their documented 2^-22 relative error).
 Each ``*_16`` twin is the cheaper variant that 16-bit storage (8 or 11 significant
 bits) runs; where there is none, 16-bit storage runs the float32 twin, and where there
-is no fast twin at all, the one of ``functions.py``. A twin runs once its entry's record
-in ``twins.py`` names it; the names (``<entry>_value``, ``<entry>_derivative``,
-``<entry>_second_derivative``, ``..._16``) follow the entry's.
+is no fast twin at all, the one of ``functions.py``. Where the two variants differ only
+in the building blocks' ``FAST`` flag, the float32 twin takes ``FAST`` (the kernels call
+it without, as False) and its ``_16`` twin, right below it, passes True. A twin runs
+once its entry's record in ``twins.py`` names it; the names (``<entry>_value``,
+``<entry>_derivative``, ``<entry>_second_derivative``, ``..._16``) follow the entry's.
 """
 
 import triton
@@ -67,13 +69,13 @@ def tanh_value_16(x):
 
 
 @triton.jit
-def tanh_derivative(x):
-    return _tanh_derivative(x, False)
+def tanh_derivative(x, FAST: tl.constexpr = False):
+    return _tanh_derivative(x, FAST)
 
 
 @triton.jit
 def tanh_derivative_16(x):
-    return _tanh_derivative(x, True)
+    return tanh_derivative(x, True)
 
 
 @triton.jit
@@ -85,23 +87,23 @@ def tanh_second_derivative(x):
 
 
 @triton.jit
-def sigmoid_value(x):
-    return _sigmoid(x, False)
+def sigmoid_value(x, FAST: tl.constexpr = False):
+    return _sigmoid(x, FAST)
 
 
 @triton.jit
 def sigmoid_value_16(x):
-    return _sigmoid(x, True)
+    return sigmoid_value(x, True)
 
 
 @triton.jit
-def sigmoid_derivative(x):
-    return _sigmoid_derivative(x, False)
+def sigmoid_derivative(x, FAST: tl.constexpr = False):
+    return _sigmoid_derivative(x, FAST)
 
 
 @triton.jit
 def sigmoid_derivative_16(x):
-    return _sigmoid_derivative(x, True)
+    return sigmoid_derivative(x, True)
 
 
 @triton.jit
@@ -126,13 +128,13 @@ def softsign_derivative(x):
 
 
 @triton.jit
-def elu_value(x, alpha):
-    return _elu(x, alpha, False)
+def elu_value(x, alpha, FAST: tl.constexpr = False):
+    return _elu(x, alpha, FAST)
 
 
 @triton.jit
 def elu_value_16(x, alpha):
-    return _elu(x, alpha, True)
+    return elu_value(x, alpha, True)
 
 
 @triton.jit
@@ -141,13 +143,13 @@ def elu_derivative(x, alpha):
 
 
 @triton.jit
-def selu_value(x):
-    return SELU_SCALE * _elu(x, SELU_ALPHA, False)
+def selu_value(x, FAST: tl.constexpr = False):
+    return SELU_SCALE * _elu(x, SELU_ALPHA, FAST)
 
 
 @triton.jit
 def selu_value_16(x):
-    return SELU_SCALE * _elu(x, SELU_ALPHA, True)
+    return selu_value(x, True)
 
 
 @triton.jit
@@ -156,7 +158,7 @@ def selu_derivative(x):
 
 
 @triton.jit
-def _gelu(x, FAST: tl.constexpr):
+def gelu_value(x, FAST: tl.constexpr = False):
     z, t, p = _erfc_parts(x, FAST)
     tail = (0.5 * t) * tl.exp2(tl.fma(-z, z, p) * LOG2E)  # cdf(-|x|) = erfc(z) / 2
     cdf = tl.where(x < 0, tail, 1.0 - tail)
@@ -164,28 +166,18 @@ def _gelu(x, FAST: tl.constexpr):
 
 
 @triton.jit
-def _gelu_derivative(x, FAST: tl.constexpr):
-    z, t, p = _erfc_parts(x, FAST)
+def gelu_value_16(x):
+    return gelu_value(x, True)
+
+
+@triton.jit
+def gelu_derivative(x):
+    z, t, p = _erfc_parts(x, False)
     ez = tl.exp2((z * z) * -LOG2E)  # exp(-x^2 / 2), shared by the cdf's tail and the pdf
     tail = ((0.5 * t) * tl.exp2(p * LOG2E)) * ez
     cdf = tl.where(x < 0, tail, 1.0 - tail)
     xc = _clamp(x, -BIG, BIG)  # the pdf is 0 at +-inf: the clamp keeps x * 0 finite
     return tl.fma(xc, ez * INV_SQRT_2PI, cdf)
-
-
-@triton.jit
-def gelu_value(x):
-    return _gelu(x, False)
-
-
-@triton.jit
-def gelu_value_16(x):
-    return _gelu(x, True)
-
-
-@triton.jit
-def gelu_derivative(x):
-    return _gelu_derivative(x, False)
 
 
 @triton.jit
@@ -203,7 +195,7 @@ def _gelu_tanh_arg(x):
 
 
 @triton.jit
-def _gelu_tanh(x, FAST: tl.constexpr):
+def gelu_tanh_value(x, FAST: tl.constexpr = False):
     if FAST:
         # sigmoid(2u) = 1 / (1 + exp2(-2u log2 e)), the constant folded into 2 beta
         e = tl.exp2((x * (-LOG2E * TWO_BETA)) * tl.fma(x * x, KAPPA, 1.0))
@@ -214,7 +206,12 @@ def _gelu_tanh(x, FAST: tl.constexpr):
 
 
 @triton.jit
-def _gelu_tanh_derivative(x, FAST: tl.constexpr):
+def gelu_tanh_value_16(x):
+    return gelu_tanh_value(x, True)
+
+
+@triton.jit
+def gelu_tanh_derivative(x, FAST: tl.constexpr = False):
     sig, dsig = _sigmoid_both(_gelu_tanh_arg(x), FAST)
     # Beyond 2^20 the sigmoid' factor is 0 and the clamped polynomial stays finite.
     xc = _clamp(x, -1048576.0, 1048576.0)
@@ -223,23 +220,8 @@ def _gelu_tanh_derivative(x, FAST: tl.constexpr):
 
 
 @triton.jit
-def gelu_tanh_value(x):
-    return _gelu_tanh(x, False)
-
-
-@triton.jit
-def gelu_tanh_value_16(x):
-    return _gelu_tanh(x, True)
-
-
-@triton.jit
-def gelu_tanh_derivative(x):
-    return _gelu_tanh_derivative(x, False)
-
-
-@triton.jit
 def gelu_tanh_derivative_16(x):
-    return _gelu_tanh_derivative(x, True)
+    return gelu_tanh_derivative(x, True)
 
 
 @triton.jit
@@ -279,23 +261,23 @@ def _silu_scaled_second_derivative(x, a):
 
 
 @triton.jit
-def silu_value(x):
-    return _silu_scaled(x, 1.0, False)
+def silu_value(x, FAST: tl.constexpr = False):
+    return _silu_scaled(x, 1.0, FAST)
 
 
 @triton.jit
 def silu_value_16(x):
-    return _silu_scaled(x, 1.0, True)
+    return silu_value(x, True)
 
 
 @triton.jit
-def silu_derivative(x):
-    return _silu_scaled_derivative(x, 1.0, False)
+def silu_derivative(x, FAST: tl.constexpr = False):
+    return _silu_scaled_derivative(x, 1.0, FAST)
 
 
 @triton.jit
 def silu_derivative_16(x):
-    return _silu_scaled_derivative(x, 1.0, True)
+    return silu_derivative(x, True)
 
 
 @triton.jit
@@ -304,23 +286,23 @@ def silu_second_derivative(x):
 
 
 @triton.jit
-def quick_gelu_value(x):
-    return _silu_scaled(x, QUICK_GELU_ALPHA, False)
+def quick_gelu_value(x, FAST: tl.constexpr = False):
+    return _silu_scaled(x, QUICK_GELU_ALPHA, FAST)
 
 
 @triton.jit
 def quick_gelu_value_16(x):
-    return _silu_scaled(x, QUICK_GELU_ALPHA, True)
+    return quick_gelu_value(x, True)
 
 
 @triton.jit
-def quick_gelu_derivative(x):
-    return _silu_scaled_derivative(x, QUICK_GELU_ALPHA, False)
+def quick_gelu_derivative(x, FAST: tl.constexpr = False):
+    return _silu_scaled_derivative(x, QUICK_GELU_ALPHA, FAST)
 
 
 @triton.jit
 def quick_gelu_derivative_16(x):
-    return _silu_scaled_derivative(x, QUICK_GELU_ALPHA, True)
+    return quick_gelu_derivative(x, True)
 
 
 @triton.jit
@@ -329,7 +311,7 @@ def quick_gelu_second_derivative(x):
 
 
 @triton.jit
-def _softplus(x, beta, threshold, FAST: tl.constexpr):
+def softplus_value(x, beta, threshold, FAST: tl.constexpr = False):
     bx = x * beta
     # log(1 + exp(bx)) = max(bx, 0) + log1p(exp(-|bx|)): no overflow, no log of a sum
     sp = _max(bx, 0.0) + _log1p_unit(tl.exp2(tl.abs(bx) * -LOG2E), FAST)
@@ -337,39 +319,34 @@ def _softplus(x, beta, threshold, FAST: tl.constexpr):
 
 
 @triton.jit
-def softplus_value(x, beta, threshold):
-    return _softplus(x, beta, threshold, False)
-
-
-@triton.jit
 def softplus_value_16(x, beta, threshold):
-    return _softplus(x, beta, threshold, True)
+    return softplus_value(x, beta, threshold, True)
 
 
 @triton.jit
-def _softplus_derivative(x, beta, threshold, FAST: tl.constexpr):
+def softplus_derivative(x, beta, threshold, FAST: tl.constexpr = False):
     bx = x * beta
     return tl.where(bx > threshold, tl.zeros_like(x) + 1.0, _sigmoid(bx, FAST))
 
 
 @triton.jit
-def softplus_derivative(x, beta, threshold):
-    return _softplus_derivative(x, beta, threshold, False)
-
-
-@triton.jit
 def softplus_derivative_16(x, beta, threshold):
-    return _softplus_derivative(x, beta, threshold, True)
+    return softplus_derivative(x, beta, threshold, True)
 
 
 @triton.jit
-def _mish(x, FAST: tl.constexpr):
+def mish_value(x, FAST: tl.constexpr = False):
     _, _, t, _ = _mish_parts(x, FAST)
     return _max(x, -BIG) * t
 
 
 @triton.jit
-def _mish_derivative(x, FAST: tl.constexpr):
+def mish_value_16(x):
+    return mish_value(x, True)
+
+
+@triton.jit
+def mish_derivative(x, FAST: tl.constexpr = False):
     """t + x sech^2(softplus x) sigmoid(x), with sech^2 = (1 - t)(1 + t) from the parts."""
     e, positive, t, one_minus_t = _mish_parts(x, FAST)
     if FAST:
@@ -382,23 +359,8 @@ def _mish_derivative(x, FAST: tl.constexpr):
 
 
 @triton.jit
-def mish_value(x):
-    return _mish(x, False)
-
-
-@triton.jit
-def mish_value_16(x):
-    return _mish(x, True)
-
-
-@triton.jit
-def mish_derivative(x):
-    return _mish_derivative(x, False)
-
-
-@triton.jit
 def mish_derivative_16(x):
-    return _mish_derivative(x, True)
+    return mish_derivative(x, True)
 
 
 @triton.jit

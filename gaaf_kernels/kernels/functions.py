@@ -324,9 +324,15 @@ def hardsigmoid_value(x):
 
 
 @triton.jit
-def hardsigmoid_derivative(x):
+def _on_ramp(x, slope):
+    """``slope`` on hardsigmoid's ramp (-3, 3), 0 outside it and at its ends."""
     zeros = tl.zeros_like(x)
-    return tl.where((x > -3.0) & (x < 3.0), zeros + 1.0 / 6.0, zeros)
+    return tl.where((x > -3.0) & (x < 3.0), zeros + slope, zeros)
+
+
+@triton.jit
+def hardsigmoid_derivative(x):
+    return _on_ramp(x, 1.0 / 6.0)
 
 
 @triton.jit
@@ -347,8 +353,7 @@ def hardswish_derivative(x):
 
 @triton.jit
 def hardswish_second_derivative(x):
-    zeros = tl.zeros_like(x)
-    return tl.where((x > -3.0) & (x < 3.0), zeros + 1.0 / 3.0, zeros)
+    return _on_ramp(x, 1.0 / 3.0)
 
 
 @triton.jit
