@@ -9,16 +9,17 @@ from __future__ import annotations
 # forward/backward (any array: NumPy, PyTorch, JAX, CuPy, Array API, DLPack) import their
 # framework on first call, as do the names below.
 from .adapters.arrays import backward, forward
+from .kernels.twins import Twins
 from .reference import DEFAULT_K, GAAFConfig
 from .registry import activations, register_activation, register_shape, shapes
 from .runtime import get_options, options, set_options
 
 __version__ = "0.1.0"
 
-__all__ = ["DEFAULT_K", "GAAF", "ConversionReport", "GAAFConfig", "__version__", "activations",
-           "backward", "convert", "convert_report", "forward", "gaaf", "gaaf_backward",
-           "get_options", "options", "register_activation", "register_shape", "set_options",
-           "shapes"]
+__all__ = ["DEFAULT_K", "GAAF", "ConversionReport", "GAAFConfig", "Twins", "__version__",
+           "activations", "backward", "convert", "convert_report", "forward", "gaaf",
+           "gaaf_backward", "get_options", "options", "register_activation", "register_shape",
+           "set_options", "shapes"]
 
 # The PyTorch names load on first use: `import gaaf_kernels` imports no framework.
 _TORCH_NAMES = {"GAAF": "torch", "gaaf": "torch", "gaaf_backward": "torch",

@@ -9,6 +9,7 @@ composite and the Triton kernels then all see the function).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 from gaaf_kernels.reference import catalogue
@@ -84,7 +85,7 @@ def triton_second_derivative(spec: _ref.FunctionSpec, dtype: str = "float64") ->
     return second
 
 
-def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_value,
+def _check_new(kind: str, name: str, record: Twins, *, by_keyword: bool, numpy_value,
                numpy_derivative) -> None:
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{kind} name must be an identifier-like string, got {name!r}")
@@ -93,9 +94,39 @@ def _check_new(kind: str, name: str, triton_value, triton_derivative, numpy_valu
         raise ValueError(f"{name!r} is a built-in {kind} and cannot be replaced")
     if kind == "shape" and name == "default":  # `gaaf verify --shape default` means each own
         raise ValueError("'default' is reserved (it names each activation's default shape)")
-    _check_functions(triton={"triton_value": triton_value,
-                             "triton_derivative": triton_derivative},
+    _check_functions(triton=_labelled(record, by_keyword=by_keyword),
                      plain={"numpy_value": numpy_value, "numpy_derivative": numpy_derivative})
+    if kind == "shape" and (record.second_derivative or record.fast_second_derivative):
+        raise TypeError("a shape's Triton twins have no second derivative (s'' runs in "
+                        "the reference and the PyTorch path only)")
+
+
+_KEYWORDS = {"value": "triton_value", "derivative": "triton_derivative",
+             "second_derivative": "triton_second_derivative"}
+
+
+def _labelled(record: Twins, *, by_keyword: bool) -> dict[str, Callable]:
+    """The record's twins by the argument that gave each: a ``triton_*`` keyword or a
+    field of ``twins=``."""
+    fields = (field.name for field in dataclasses.fields(record))
+    return {_KEYWORDS[name] if by_keyword else f"twins.{name}": getattr(record, name)
+            for name in fields if getattr(record, name) is not None}
+
+
+def _user_record(kind: str, twins: Twins | None, **keywords: Callable | None) -> Twins:
+    """A registration's twins: the record ``twins=`` or the ``triton_*`` keywords."""
+    given = [_KEYWORDS[field] for field, twin in keywords.items() if twin is not None]
+    if twins is not None:
+        if given:
+            raise TypeError(f"give the Triton twins either as twins=Twins(...) or as "
+                            f"{', '.join(given)}, not both")
+        if not isinstance(twins, Twins):
+            raise TypeError(f"twins must be a gaaf_kernels.Twins record, got {twins!r}")
+        return twins
+    if keywords["value"] is None or keywords["derivative"] is None:
+        raise TypeError(f"register_{kind} needs triton_value and triton_derivative, or a "
+                        f"record twins=gaaf_kernels.Twins(value=..., derivative=..., ...)")
+    return Twins(**keywords)
 
 
 def _check_functions(triton: Mapping[str, object], plain: Mapping[str, object]) -> None:
@@ -111,8 +142,8 @@ def _check_functions(triton: Mapping[str, object], plain: Mapping[str, object]) 
 def register_activation(
     name: str,
     *,
-    triton_value: Callable,
-    triton_derivative: Callable,
+    triton_value: Callable | None = None,
+    triton_derivative: Callable | None = None,
     numpy_value: Callable,
     numpy_derivative: Callable,
     params: Mapping[str, float] | None = None,
@@ -123,6 +154,7 @@ def register_activation(
     triton_second_derivative: Callable | None = None,
     numpy_second_derivative: Callable | None = None,
     derivative_bound: Callable[..., float] | None = None,
+    twins: Twins | None = None,
 ) -> None:
     """Register a new activation for every path.
 
@@ -144,27 +176,30 @@ def register_activation(
         triton_second_derivative, derivative_bound: phi'' as a Triton twin and
             ``m(*params)``, the bound of |phi'|; both with ``numpy_second_derivative``,
             or neither. With all three the activation supports ``band=True``.
+        twins: instead of the ``triton_*`` keywords, the whole record of Triton twins
+            (``gaaf_kernels.Twins``): also the cheaper ones that float32 and 16-bit
+            storage run, as a built-in's record names them.
     """
-    _check_new("activation", name, triton_value, triton_derivative, numpy_value,
-               numpy_derivative)
-    band_parts = (triton_second_derivative, derivative_bound)
+    record = _user_record("activation", twins, value=triton_value,
+                          derivative=triton_derivative,
+                          second_derivative=triton_second_derivative)
+    _check_new("activation", name, record, by_keyword=twins is None,
+               numpy_value=numpy_value, numpy_derivative=numpy_derivative)
+    band_parts = (record.second_derivative, derivative_bound)
     if any(part is not None for part in band_parts):
         if any(part is None for part in (*band_parts, numpy_second_derivative)):
             raise TypeError("band support needs triton_second_derivative, "
                             "numpy_second_derivative and derivative_bound together")
-        _check_functions(triton={"triton_second_derivative": triton_second_derivative},
-                         plain={"derivative_bound": derivative_bound})
+        _check_functions(triton={}, plain={"derivative_bound": derivative_bound})
     if numpy_second_derivative is not None:
         _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
-    twins = Twins(value=triton_value, derivative=triton_derivative,
-                  second_derivative=triton_second_derivative)
     spec = _ref.FunctionSpec(
         name=name, kind="activation", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), default_shape=default_shape,
         default_shape_params=_ref._check_params(default_shape_params),
         array_generic=array_generic, validate=validate,
         second_derivative=numpy_second_derivative, derivative_bound=derivative_bound,
-        twins=twins,
+        twins=record,
     )
     _add(spec, needs_second=derivative_bound is not None)
 
@@ -172,25 +207,28 @@ def register_activation(
 def register_shape(
     name: str,
     *,
-    triton_value: Callable,
-    triton_derivative: Callable,
+    triton_value: Callable | None = None,
+    triton_derivative: Callable | None = None,
     numpy_value: Callable,
     numpy_derivative: Callable,
     params: Mapping[str, float] | None = None,
     array_generic: bool = False,
     validate: Callable[[dict[str, float]], None] | None = None,
     numpy_second_derivative: Callable | None = None,
+    twins: Twins | None = None,
 ) -> None:
     """Register a new shape function s(x) for every path (arguments as for activations;
-    ``numpy_second_derivative``, s'', lets GAAF with this shape be differentiated twice).
+    ``numpy_second_derivative``, s'', lets GAAF with this shape be differentiated twice;
+    ``twins`` has no second derivatives: the kernels need none of s).
     """
-    _check_new("shape", name, triton_value, triton_derivative, numpy_value, numpy_derivative)
+    record = _user_record("shape", twins, value=triton_value, derivative=triton_derivative)
+    _check_new("shape", name, record, by_keyword=twins is None, numpy_value=numpy_value,
+               numpy_derivative=numpy_derivative)
     if numpy_second_derivative is not None:
         _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
     spec = _ref.FunctionSpec(
         name=name, kind="shape", value=numpy_value, derivative=numpy_derivative,
         params=_ref._check_params(params), array_generic=array_generic, validate=validate,
-        second_derivative=numpy_second_derivative,
-        twins=Twins(value=triton_value, derivative=triton_derivative),
+        second_derivative=numpy_second_derivative, twins=record,
     )
     _add(spec, needs_second=False)

@@ -185,3 +185,89 @@ def test_a_new_builtin_needs_its_formulas_entry_and_record_only(monkeypatch, emp
                       (dx, reference_on(ref.backward, x, dy, cfg_kwargs=kwargs))]:
         max_abs, max_rel, ok = compare(got.cpu(), want)
         assert ok, (dtype, max_abs, max_rel)
+
+
+# --- a user registration names its whole record with twins= ----------------------------
+
+
+@pytest.fixture
+def own_store(monkeypatch):
+    """Registrations of this test go into a copy of the store (the process's is put back)."""
+    monkeypatch.setattr(reference_registry, "_RECORDS", dict(reference_registry._RECORDS))
+
+
+def cube(x):
+    return x * x * x
+
+
+def cube_derivative(x):
+    return 3.0 * x * x
+
+
+@triton.jit
+def cube_value(x):
+    return x * x * x
+
+
+@triton.jit
+def cube_derivative_twin(x):
+    return 3.0 * x * x
+
+
+# Marked "fast" twins: phi + 1/4 and phi + 1/2, so the output says which twin ran.
+@triton.jit
+def cube_value_plus_quarter(x):
+    return x * x * x + 0.25
+
+
+@triton.jit
+def cube_value_plus_half(x):
+    return x * x * x + 0.5
+
+
+@requires_triton
+def test_a_registration_record_picks_the_twin_by_storage_dtype(own_store):
+    import gaaf_kernels as gk
+
+    gk.register_activation(
+        "marked_cube", numpy_value=cube, numpy_derivative=cube_derivative,
+        twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+                       fast_value=cube_value_plus_quarter,
+                       fast_value_16=cube_value_plus_half))
+    x = torch.linspace(-1.5, 1.5, 64, dtype=torch.float64)
+    for dtype, mark in [(torch.float64, 0.0), (torch.float32, 0.25), (torch.bfloat16, 0.5)]:
+        y = gk.gaaf(x.to(dtype).to(kernel_device()), "marked_cube", backend="triton")
+        xs = x.to(dtype).double().numpy()  # the storage rounds x first
+        expected = ref.forward(xs, "marked_cube") + mark
+        tol = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]
+        assert abs(y.double().cpu().numpy() - expected).max() <= tol * 4, dtype
+
+
+def test_a_registration_gives_its_twins_one_way(own_store):
+    import gaaf_kernels as gk
+
+    both = dict(numpy_value=cube, numpy_derivative=cube_derivative,
+                triton_value=cube_value,
+                twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin))
+    with pytest.raises(TypeError, match="either as twins=Twins.*or as triton_value, not both"):
+        gk.register_activation("one_way_cube", **both)
+    with pytest.raises(TypeError, match="needs triton_value and triton_derivative, or"):
+        gk.register_activation("one_way_cube", numpy_value=cube,
+                               numpy_derivative=cube_derivative, triton_value=cube_value)
+    with pytest.raises(TypeError, match="twins must be a gaaf_kernels.Twins record"):
+        gk.register_shape("one_way_shape", numpy_value=cube, numpy_derivative=cube_derivative,
+                          twins=(cube_value, cube_derivative_twin))
+    with pytest.raises(TypeError, match="twins.fast_derivative_16 must be a @triton.jit"):
+        gk.register_activation("one_way_cube", numpy_value=cube,
+                               numpy_derivative=cube_derivative,
+                               twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+                                              fast_derivative_16=cube_derivative))
+    with pytest.raises(TypeError, match="a shape's Triton twins have no second derivative"):
+        gk.register_shape("one_way_shape", numpy_value=cube, numpy_derivative=cube_derivative,
+                          twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+                                         second_derivative=cube_derivative_twin))
+    with pytest.raises(ValueError, match="twins of activation 'one_way_cube' lack derivative"):
+        gk.register_activation("one_way_cube", numpy_value=cube,
+                               numpy_derivative=cube_derivative,
+                               twins=gk.Twins(value=cube_value))
+    assert "one_way_cube" not in gk.activations() and "one_way_shape" not in gk.shapes()
