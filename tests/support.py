@@ -66,3 +66,4 @@ def straight_and_resumed(job, monkeypatch, *, stop_at_step: int, interrupted=Non
             a["final"], b["final"] = untimed(a["final"]), untimed(b["final"])
         assert a == b, name
     return straight, resumed
+

@@ -269,16 +269,12 @@ def test_import_gaaf_kernels_imports_no_framework():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_numpy_only_user_functions_run_through_the_reference(monkeypatch):
+def test_numpy_only_user_functions_run_through_the_reference(own_store):
     """An activation registered with NumPy functions only: jax.pure_callback to the
-    reference, under jit, grad and vmap; its second derivative is refused. (Registered
-    into a copy of the registry's store, so later tests see the catalogue alone.)"""
+    reference, under jit, grad and vmap; its second derivative is refused."""
     import triton
 
     import gaaf_kernels as gk
-    from gaaf_kernels.reference import registry as reference_registry
-
-    monkeypatch.setattr(reference_registry, "_RECORDS", dict(reference_registry._RECORDS))
 
     @triton.jit
     def cube(x):

@@ -190,12 +190,6 @@ def test_a_new_builtin_needs_its_formulas_entry_and_record_only(monkeypatch, emp
 # --- a user registration names its whole record with twins= ----------------------------
 
 
-@pytest.fixture
-def own_store(monkeypatch):
-    """Registrations of this test go into a copy of the store (the process's is put back)."""
-    monkeypatch.setattr(reference_registry, "_RECORDS", dict(reference_registry._RECORDS))
-
-
 def cube(x):
     return x * x * x
 
