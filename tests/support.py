@@ -3,6 +3,8 @@
 
 import pytest
 import torch
+import triton
+import triton.language as tl  # noqa: F401  (the interpreter looks tl up in these globals)
 
 from gaaf_kernels import runtime
 from gaaf_kernels.kernels.launch import interpreting
@@ -24,6 +26,17 @@ def compile_composite(monkeypatch) -> None:
     """The PyTorch composite compiled during this test (``gaaf_kernels.set_options``'s
     value, put back after it; tests/conftest.py starts the suite with it off)."""
     monkeypatch.setitem(runtime._options, "compile", True)
+
+
+# Triton twins of x^3, for the tests that register an activation of their own.
+@triton.jit
+def cube_twin(x):
+    return x * x * x
+
+
+@triton.jit
+def cube_derivative_twin(x):
+    return 3.0 * x * x
 
 
 def untimed(final: dict) -> dict:

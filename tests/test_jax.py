@@ -272,19 +272,11 @@ def test_import_gaaf_kernels_imports_no_framework():
 def test_numpy_only_user_functions_run_through_the_reference(own_store):
     """An activation registered with NumPy functions only: jax.pure_callback to the
     reference, under jit, grad and vmap; its second derivative is refused."""
-    import triton
-
     import gaaf_kernels as gk
+    from support import cube_derivative_twin, cube_twin
 
-    @triton.jit
-    def cube(x):
-        return x * x * x
-
-    @triton.jit
-    def cube_derivative(x):
-        return 3.0 * x * x
-
-    gk.register_activation("jax_test_cube", triton_value=cube, triton_derivative=cube_derivative,
+    gk.register_activation("jax_test_cube", triton_value=cube_twin,
+                           triton_derivative=cube_derivative_twin,
                            numpy_value=lambda x: x * x * x,
                            numpy_derivative=lambda x: 3 * x * x, default_shape="gaussian")
     x = _sample(64)

@@ -17,7 +17,7 @@ from gaaf_kernels.kernels.twins import BUILTIN_TWINS, Twins
 from gaaf_kernels.reference import catalogue
 from gaaf_kernels.reference import registry as reference_registry
 from gaaf_kernels.verify import compare, reference_on, sample_inputs
-from support import kernel_device, requires_triton
+from support import cube_derivative_twin, cube_twin, kernel_device, requires_triton
 
 # Each field of a record and where the convention puts its twin: module, name suffix.
 CONVENTION = {
@@ -198,16 +198,6 @@ def cube_derivative(x):
     return 3.0 * x * x
 
 
-@triton.jit
-def cube_value(x):
-    return x * x * x
-
-
-@triton.jit
-def cube_derivative_twin(x):
-    return 3.0 * x * x
-
-
 # Marked "fast" twins: phi + 1/4 and phi + 1/2, so the output says which twin ran.
 @triton.jit
 def cube_value_plus_quarter(x):
@@ -225,7 +215,7 @@ def test_a_registration_record_picks_the_twin_by_storage_dtype(own_store):
 
     gk.register_activation(
         "marked_cube", numpy_value=cube, numpy_derivative=cube_derivative,
-        twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+        twins=gk.Twins(value=cube_twin, derivative=cube_derivative_twin,
                        fast_value=cube_value_plus_quarter,
                        fast_value_16=cube_value_plus_half))
     x = torch.linspace(-1.5, 1.5, 64, dtype=torch.float64)
@@ -233,35 +223,35 @@ def test_a_registration_record_picks_the_twin_by_storage_dtype(own_store):
         y = gk.gaaf(x.to(dtype).to(kernel_device()), "marked_cube", backend="triton")
         xs = x.to(dtype).double().numpy()  # the storage rounds x first
         expected = ref.forward(xs, "marked_cube") + mark
-        tol = {torch.float64: 1e-12, torch.float32: 1e-6, torch.bfloat16: 1e-2}[dtype]
-        assert abs(y.double().cpu().numpy() - expected).max() <= tol * 4, dtype
+        tol = {torch.float64: 4e-12, torch.float32: 4e-6, torch.bfloat16: 4e-2}[dtype]
+        assert abs(y.double().cpu().numpy() - expected).max() <= tol, dtype
 
 
 def test_a_registration_gives_its_twins_one_way(own_store):
     import gaaf_kernels as gk
 
     both = dict(numpy_value=cube, numpy_derivative=cube_derivative,
-                triton_value=cube_value,
-                twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin))
+                triton_value=cube_twin,
+                twins=gk.Twins(value=cube_twin, derivative=cube_derivative_twin))
     with pytest.raises(TypeError, match="either as twins=Twins.*or as triton_value, not both"):
         gk.register_activation("one_way_cube", **both)
     with pytest.raises(TypeError, match="needs triton_value and triton_derivative, or"):
         gk.register_activation("one_way_cube", numpy_value=cube,
-                               numpy_derivative=cube_derivative, triton_value=cube_value)
+                               numpy_derivative=cube_derivative, triton_value=cube_twin)
     with pytest.raises(TypeError, match="twins must be a gaaf_kernels.Twins record"):
         gk.register_shape("one_way_shape", numpy_value=cube, numpy_derivative=cube_derivative,
-                          twins=(cube_value, cube_derivative_twin))
+                          twins=(cube_twin, cube_derivative_twin))
     with pytest.raises(TypeError, match="twins.fast_derivative_16 must be a @triton.jit"):
         gk.register_activation("one_way_cube", numpy_value=cube,
                                numpy_derivative=cube_derivative,
-                               twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+                               twins=gk.Twins(value=cube_twin, derivative=cube_derivative_twin,
                                               fast_derivative_16=cube_derivative))
     with pytest.raises(TypeError, match="a shape's Triton twins have no second derivative"):
         gk.register_shape("one_way_shape", numpy_value=cube, numpy_derivative=cube_derivative,
-                          twins=gk.Twins(value=cube_value, derivative=cube_derivative_twin,
+                          twins=gk.Twins(value=cube_twin, derivative=cube_derivative_twin,
                                          second_derivative=cube_derivative_twin))
     with pytest.raises(ValueError, match="twins of activation 'one_way_cube' lack derivative"):
         gk.register_activation("one_way_cube", numpy_value=cube,
                                numpy_derivative=cube_derivative,
-                               twins=gk.Twins(value=cube_value))
+                               twins=gk.Twins(value=cube_twin))
     assert "one_way_cube" not in gk.activations() and "one_way_shape" not in gk.shapes()
