@@ -96,9 +96,6 @@ def _check_new(kind: str, name: str, record: Twins, *, by_keyword: bool, numpy_v
         raise ValueError("'default' is reserved (it names each activation's default shape)")
     _check_functions(triton=_labelled(record, by_keyword=by_keyword),
                      plain={"numpy_value": numpy_value, "numpy_derivative": numpy_derivative})
-    if kind == "shape" and (record.second_derivative or record.fast_second_derivative):
-        raise TypeError("a shape's Triton twins have no second derivative (s'' runs in "
-                        "the reference and the PyTorch path only)")
 
 
 _KEYWORDS = {"value": "triton_value", "derivative": "triton_derivative",
@@ -122,6 +119,9 @@ def _user_record(kind: str, twins: Twins | None, **keywords: Callable | None) ->
                             f"{', '.join(given)}, not both")
         if not isinstance(twins, Twins):
             raise TypeError(f"twins must be a gaaf_kernels.Twins record, got {twins!r}")
+        if kind == "shape" and (twins.second_derivative or twins.fast_second_derivative):
+            raise TypeError("a shape's Triton twins have no second derivative (s'' runs in "
+                            "the reference and the PyTorch path only)")
         return twins
     if keywords["value"] is None or keywords["derivative"] is None:
         raise TypeError(f"register_{kind} needs triton_value and triton_derivative, or a "
@@ -188,8 +188,9 @@ def register_activation(
     band_parts = (record.second_derivative, derivative_bound)
     if any(part is not None for part in band_parts):
         if any(part is None for part in (*band_parts, numpy_second_derivative)):
-            raise TypeError("band support needs triton_second_derivative, "
-                            "numpy_second_derivative and derivative_bound together")
+            raise TypeError("band support needs a Triton phi'' (triton_second_derivative or "
+                            "twins.second_derivative), numpy_second_derivative and "
+                            "derivative_bound together")
         _check_functions(triton={}, plain={"derivative_bound": derivative_bound})
     if numpy_second_derivative is not None:
         _check_functions(triton={}, plain={"numpy_second_derivative": numpy_second_derivative})
