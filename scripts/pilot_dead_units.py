@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,7 @@ from gaaf_kernels.experiments.datasets import load_splits
 from gaaf_kernels.experiments.models import build_model
 from gaaf_kernels.experiments.study.cnn import dead_units
 from gaaf_kernels.experiments.tasks import get_task
-from gaaf_kernels.experiments.train import evaluate
+from gaaf_kernels.experiments.train import evaluate, make_optimizer
 
 
 def _dead(model: nn.Module, x: torch.Tensor) -> tuple[float, list[int]]:
@@ -50,13 +51,9 @@ def main() -> None:
     for c in json.loads(args.configs):
         torch.manual_seed(c.get("seed", 0))
         model = build_model(task, c.get("variant", "base"))
-        if c["opt"] == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=c["lr"])
-        elif c["opt"] == "sgd":
-            opt = torch.optim.SGD(model.parameters(), lr=c["lr"], momentum=0.9,
-                                  weight_decay=5e-4)
-        else:
-            raise SystemExit(f"unknown opt {c['opt']!r}; choose from sgd, adam")
+        opt = make_optimizer(model, replace(task.protocol, optimizer=c["opt"], lr=c["lr"],
+                                            momentum=0.9,
+                                            weight_decay=0.0 if c["opt"] == "adam" else 5e-4))
         order = torch.Generator().manual_seed(0)
         print(c, f"\n  init: dead {_dead(model, probe)[0]:.1f}%", flush=True)
         t0 = time.perf_counter()
